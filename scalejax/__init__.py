@@ -1,0 +1,43 @@
+"""scalejax: fit neural scaling laws with JAX, with honest uncertainty."""
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+from . import datasets as datasets
+from . import laws as laws
+from ._errors import DataError as DataError
+from ._errors import FitError as FitError
+from ._errors import LawError as LawError
+from ._errors import ScalejaxError as ScalejaxError
+from .data import Data as Data
+from .data import DataWarning as DataWarning
+from .draws import Draws as Draws
+from .fit import Fit as Fit
+from .fit import fit as fit
+from .law import Law as Law
+from .law import Param as Param
+from .law import law as law
+from .law import log_sum_exp as log_sum_exp
+
+try:
+    __version__ = _version("scalejax")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Data",
+    "DataError",
+    "DataWarning",
+    "Draws",
+    "Fit",
+    "FitError",
+    "Law",
+    "LawError",
+    "Param",
+    "ScalejaxError",
+    "datasets",
+    "fit",
+    "law",
+    "laws",
+    "log_sum_exp",
+]

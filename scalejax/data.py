@@ -1,0 +1,229 @@
+"""Data: a validated table of runs mapped onto a law's inputs, as float64 arrays.
+
+Every problem is reported once, naming the column, the rows and the fix;
+nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ._errors import DataError, describe_rows
+
+__all__ = ["Data", "DataWarning"]
+
+
+class DataWarning(UserWarning):
+    """The data can be used but looks suspicious (duplicated runs...)."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Data:
+    """Validated inputs and targets of a fit.
+
+    Attributes:
+        x: law input name -> float64 array of the points.
+        y: float64 targets.
+        weights: float64 per-point weights (1 by default).
+        groups: group label per point, or None.
+        index: the row labels of the source table, for messages and tables.
+        columns: law input name -> source column name (`"y"`, `"weights"`,
+            `"group"` keys for the others).
+    """
+
+    x: dict[str, np.ndarray]
+    y: np.ndarray
+    weights: np.ndarray
+    groups: np.ndarray | None = None
+    index: pd.Index | None = None
+    columns: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.y.shape[0])
+
+    def target(self, log_scale: bool) -> np.ndarray:
+        return np.log(self.y) if log_scale else self.y
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame | Mapping,
+        *,
+        x: Mapping[str, str],
+        y: str,
+        weights: str | None = None,
+        group: str | None = None,
+        law=None,
+        positive_y: bool = True,
+        row_name: str = "row",
+    ) -> Data:
+        """Map and validate columns of `frame`.
+
+        Args:
+            frame: the runs, one per row.
+            x: law input name -> column (`{"N": "params", "D": "tokens"}`).
+            y: the column to fit (loss, error...).
+            weights: optional column of non-negative per-point weights.
+            group: optional column labelling groups (runs, model sizes, tasks).
+            law: if given, `x` must map exactly its inputs, its positive
+                inputs must be > 0, and there must be at least as many rows
+                as parameters.
+            positive_y: require y > 0 (fits on the log scale).
+            row_name: how messages name a row (`"row"`, or `"line"` for CSV lines).
+        """
+        if not isinstance(frame, pd.DataFrame):
+            try:
+                frame = pd.DataFrame(frame)
+            except (TypeError, ValueError) as err:
+                raise DataError(f"cannot read the data as a table: {err}") from None
+        if frame.shape[0] == 0:
+            raise DataError("the table has no rows")
+        if not isinstance(x, Mapping) or not x:
+            raise DataError("x must map each law input to a column, e.g. x={'N': 'params', 'D': 'tokens'}")
+        if law is not None:
+            missing = [name for name in law.inputs if name not in x]
+            extra = [name for name in x if name not in law.inputs]
+            if missing or extra:
+                mapping = ", ".join(f"{name!r}: ..." for name in law.inputs)
+                raise DataError(
+                    f"law {law.name!r} takes inputs {', '.join(law.inputs)}"
+                    + (f"; missing {', '.join(missing)}" if missing else "")
+                    + (f"; not inputs of the law: {', '.join(extra)}" if extra else "")
+                    + f"; map them with x={{{mapping}}}"
+                )
+        named = {**{f"x[{k!r}]": v for k, v in x.items()}, "y": y}
+        if weights is not None:
+            named["weights"] = weights
+        if group is not None:
+            named["group"] = group
+        for role, column in named.items():
+            if column not in frame.columns:
+                have = ", ".join(repr(str(c)) for c in frame.columns)
+                raise DataError(f"column {column!r} (for {role}) not found; the table has columns {have}")
+        if frame.columns.duplicated().any():
+            dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+            used = [c for c in dup if c in {str(v) for v in named.values()}]
+            if used:
+                raise DataError(f"column name {used[0]!r} appears more than once; rename the columns so each is unique")
+
+        positive = set(law.positive_inputs) if law is not None else set(x)
+        labels = frame.index
+        xs = {
+            name: _numeric(
+                frame[column], column, labels, row_name, positive=name in positive, why=f"it is input {name}"
+            )
+            for name, column in x.items()
+        }
+        ys = _numeric(frame[y], y, labels, row_name, positive=positive_y, why="the fit is on the log scale")
+        if weights is None:
+            ws = np.ones_like(ys)
+        else:
+            ws = _numeric(frame[weights], weights, labels, row_name, positive=False, why="")
+            negative = np.flatnonzero(ws < 0)
+            if negative.size:
+                raise DataError(
+                    f"column {weights!r} has {negative.size} negative weights ({describe_rows(labels[negative])}); weights must be >= 0"
+                )
+            if not np.any(ws > 0):
+                raise DataError(f"column {weights!r} has no positive weight; at least some points must count")
+        groups = None
+        if group is not None:
+            missing_group = frame[group].isna().to_numpy()
+            if missing_group.any():
+                rows = describe_rows(labels[missing_group], row_name=row_name)
+                raise DataError(
+                    f"column {group!r} has {missing_group.sum()} missing group labels ({rows}); fill or remove them"
+                )
+            groups = frame[group].to_numpy()
+
+        data = cls(
+            x=xs,
+            y=ys,
+            weights=ws,
+            groups=groups,
+            index=labels,
+            columns={**{k: str(v) for k, v in x.items()}, "y": str(y)}
+            | ({"weights": str(weights)} if weights is not None else {})
+            | ({"group": str(group)} if group is not None else {}),
+        )
+        data._warn_duplicates(row_name)
+        if law is not None:
+            data.check_size(law)
+        return data
+
+    @classmethod
+    def from_arrays(
+        cls, x: Mapping[str, object], y, *, weights=None, groups=None, law=None, positive_y: bool = True
+    ) -> Data:
+        """The same validation for arrays: `x` maps law input names to arrays."""
+        frame = {f"{k}": np.asarray(v).ravel() for k, v in x.items()}
+        lengths = {k: len(v) for k, v in frame.items()} | {"y": np.asarray(y).size}
+        if len(set(lengths.values())) > 1:
+            raise DataError(f"inputs and y have different lengths: {lengths}")
+        frame["y"] = np.asarray(y).ravel()
+        if weights is not None:
+            frame["__weights"] = np.broadcast_to(np.asarray(weights, dtype=float), frame["y"].shape)
+        if groups is not None:
+            frame["__group"] = np.asarray(groups).ravel()
+        return cls.from_frame(
+            pd.DataFrame(frame),
+            x={k: k for k in x},
+            y="y",
+            weights="__weights" if weights is not None else None,
+            group="__group" if groups is not None else None,
+            law=law,
+            positive_y=positive_y,
+        )
+
+    def check_size(self, law) -> None:
+        live = int(np.sum(self.weights > 0))
+        if live < law.n_params:
+            raise DataError(
+                f"only {live} weighted points for the {law.n_params} parameters of law {law.name!r}; "
+                f"a fit needs at least {law.n_params} points, and many more to be trusted"
+            )
+
+    def _warn_duplicates(self, row_name: str) -> None:
+        table = pd.DataFrame({**self.x, "__y": self.y})
+        dup = table.duplicated(keep=False).to_numpy()
+        if dup.any():
+            warnings.warn(
+                f"{dup.sum()} rows repeat the same inputs and y ({describe_rows(self.index[dup], row_name=row_name)}); "
+                "each copy counts as a separate run",
+                DataWarning,
+                stacklevel=3,
+            )
+
+
+def _numeric(series: pd.Series, column, labels, row_name: str, *, positive: bool, why: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series):
+        raise DataError(f"column {column!r} holds true/false values; it must hold numbers")
+    values = pd.to_numeric(series, errors="coerce")
+    bad = values.isna().to_numpy() & series.notna().to_numpy()
+    if bad.any():
+        examples = ", ".join(repr(v) for v in series[bad].astype(str).unique()[:3])
+        raise DataError(
+            f"column {column!r} has {bad.sum()} non-numeric values ({describe_rows(labels[bad], row_name=row_name)}: {examples}); "
+            "it must hold numbers"
+        )
+    arr = values.to_numpy(dtype=np.float64)
+    missing = ~np.isfinite(arr)
+    if missing.any():
+        raise DataError(
+            f"column {column!r} has {missing.sum()} missing or infinite values "
+            f"({describe_rows(labels[missing], row_name=row_name)}); remove or fill those rows"
+        )
+    if positive:
+        nonpos = arr <= 0
+        if nonpos.any():
+            raise DataError(
+                f"column {column!r} has {nonpos.sum()} non-positive values "
+                f"({describe_rows(labels[nonpos], row_name=row_name)}); {why}, so it must be > 0"
+            )
+    return arr

@@ -1,0 +1,67 @@
+"""Embedded example data and loaders for public scaling-law data formats.
+
+The embedded tables are synthetic (drawn from published fitted laws, see
+`_generate.py`); the loaders read real public data into the standard frame
+with columns `N` (parameters), `D` (tokens), `C` (FLOPs) and `loss`.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import numpy as np
+import pandas as pd
+
+from .._errors import DataError
+from ._generate import CHINCHILLA_TRUTH as CHINCHILLA_TRUTH
+
+__all__ = ["CHINCHILLA_TRUTH", "available_examples", "load_example", "read_epoch_chinchilla"]
+
+_EXAMPLES = {
+    "chinchilla": (
+        "chinchilla_synthetic.csv",
+        "Synthetic: 9 isoFLOP budgets (6e18-3e21 FLOPs) x 9 model sizes, loss drawn from the Chinchilla law "
+        "with Besiroglu et al. 2024's refit parameters and 1.5% log-normal noise.",
+    ),
+}
+
+
+def available_examples() -> dict[str, str]:
+    """Name -> description of each embedded example table."""
+    return {name: text for name, (_, text) in _EXAMPLES.items()}
+
+
+def load_example(name: str = "chinchilla") -> pd.DataFrame:
+    """An embedded synthetic example table (see `available_examples()`)."""
+    if name not in _EXAMPLES:
+        raise DataError(f"unknown example {name!r}; available: {', '.join(_EXAMPLES)}")
+    frame = pd.read_csv(files(__package__) / _EXAMPLES[name][0])
+    frame.attrs["source"] = _EXAMPLES[name][1]
+    return frame
+
+
+def read_epoch_chinchilla(path, *, drop_highest: int = 5) -> pd.DataFrame:
+    """Read Epoch AI's digitised Chinchilla runs (`svg_extracted_data.csv`).
+
+    Tokens are `D = Training FLOP / (6 N)`. The usual protocol (Besiroglu et
+    al. 2024) drops the 5 highest-loss runs, leaving 240.
+
+    Returns:
+        A frame with columns `N`, `D`, `C`, `loss`, sorted as in the file.
+    """
+    raw = pd.read_csv(path)
+    needed = ["Model Size", "Training FLOP", "loss"]
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        raise DataError(f"{path}: columns {missing} not found; is this Epoch's svg_extracted_data.csv?")
+    frame = pd.DataFrame(
+        {
+            "N": raw["Model Size"].astype(np.float64),
+            "D": raw["Training FLOP"].astype(np.float64) / (6 * raw["Model Size"].astype(np.float64)),
+            "C": raw["Training FLOP"].astype(np.float64),
+            "loss": raw["loss"].astype(np.float64),
+        }
+    )
+    if drop_highest:
+        frame = frame.drop(frame["loss"].nlargest(drop_highest).index)
+    return frame.reset_index(drop=True)

@@ -1,0 +1,221 @@
+"""fit(): a robust multi-start fit of a law, every start solved in one compiled, vmapped call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from ._errors import FitError, ScalejaxError
+from .data import Data
+from .draws import Draws
+from .law import Law
+from .laws import get as get_law
+from .objectives import Loss, make_loss, residuals
+from .solvers import CONVERGED, STATUS_NAMES, Solution, SolverConfig, solve_lanes
+
+__all__ = ["Fit", "fit", "make_data", "make_starts"]
+
+# Starts whose final objective is within this relative distance of the best one
+# count as having reached the best optimum.
+BEST_RTOL = 1e-6
+
+
+class Fit(Draws):
+    """The best optimum over all starts: a batch of one draw.
+
+    Attributes:
+        params: parameter name -> value (floats).
+        objective: the objective at the optimum (a float).
+        data: the `Data` fitted.
+        loss: the `Loss` used.
+        solution: per-start results (`u`, `objective`, `status`, `steps`).
+        n_starts: number of starts solved.
+        n_converged: starts that converged.
+        n_at_best: converged starts whose objective is within 1e-6 relative of the best.
+    """
+
+    def __init__(self, law: Law, data: Data, loss: Loss, solution: Solution, best: int):
+        super().__init__(law, solution.u[best], columns=data.columns)
+        self.data = data
+        self.loss = loss
+        self.solution = solution
+        self.best = best
+        self.objective = float(solution.objective[best])
+        self.params = {k: float(v) for k, v in self.samples.iloc[0].items()}
+        converged = solution.status == CONVERGED
+        self.n_starts = int(solution.status.shape[0])
+        self.n_converged = int(converged.sum())
+        self.n_at_best = int(
+            np.sum(converged & (solution.objective <= self.objective + BEST_RTOL * abs(self.objective)))
+        )
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{k}={v:.6g}" for k, v in self.params.items())
+        return f"Fit({self.law.name}: {values}; objective={self.objective:.6g}, {self.n_at_best}/{self.n_starts} starts at best)"
+
+    @property
+    def status_counts(self) -> dict[str, int]:
+        """How many starts ended in each status."""
+        codes, counts = np.unique(self.solution.status, return_counts=True)
+        return {STATUS_NAMES[int(c)]: int(n) for c, n in zip(codes, counts, strict=True)}
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """Residuals at the optimum on the fitted scale (log y for log-scale losses)."""
+        with jax.enable_x64(True):
+            x = {k: jnp.asarray(v) for k, v in self.data.x.items()}
+            target = jnp.asarray(self.data.target(self.loss.log_scale))
+            return np.asarray(residuals(self.law, self.loss, jnp.asarray(self.u[0]), x, target))
+
+    def predict(self, new) -> np.ndarray:
+        """Predicted y at the rows of `new` (a DataFrame or dict, by input or column name)."""
+        return self.predict_draws(new)[0]
+
+    def covariance(self) -> pd.DataFrame:
+        """Gauss-Newton covariance of the natural parameters from the fitted-scale residuals.
+
+        `s^2 (J^T W J)^-1` with `J` the Jacobian of the residuals with respect
+        to the natural parameters, `W` the point weights and
+        `s^2 = sum(w r^2) / (n - p)`. Asymptotic and local: the bootstrap or
+        the posterior give honest intervals.
+        """
+        law, names = self.law, list(self.law.param_names)
+        theta = np.array([self.params[k] for k in names])
+        with jax.enable_x64(True):
+            x = {k: jnp.asarray(v) for k, v in self.data.x.items()}
+            target = jnp.asarray(self.data.target(self.loss.log_scale))
+
+            def resid(t):
+                p = dict(zip(names, t, strict=True))
+                pred = law.log_predict(p, x) if self.loss.log_scale else law.predict(p, x)
+                return pred - target
+
+            jac = np.asarray(jax.jacfwd(resid)(jnp.asarray(theta)))
+            r = np.asarray(resid(jnp.asarray(theta)))
+        w = self.data.weights
+        dof = int(np.sum(w > 0)) - len(names)
+        info = jac.T @ (w[:, None] * jac)
+        if dof <= 0 or not np.all(np.isfinite(info)):
+            cov = np.full((len(names), len(names)), np.nan)
+        else:
+            s2 = float(np.sum(w * r**2) / dof)
+            eig = np.linalg.eigvalsh(info)
+            singular = eig[0] <= 1e-14 * max(eig[-1], 1e-300)
+            cov = np.full_like(info, np.nan) if singular else s2 * np.linalg.inv(info)
+        return pd.DataFrame(cov, index=names, columns=names)
+
+    def table(self) -> pd.DataFrame:
+        """Value and Gauss-Newton standard error of each parameter."""
+        cov = self.covariance()
+        stderr = np.sqrt(np.clip(np.diag(cov.to_numpy()), 0, None))
+        return pd.DataFrame(
+            {"value": [self.params[k] for k in cov.index], "stderr": stderr}, index=pd.Index(cov.index, name="param")
+        )
+
+
+def make_data(law: Law, frame, x, y, weights, group, loss: Loss, row_name: str = "row") -> Data:
+    """Validate the inputs of an entry point into `Data` for `law`."""
+    if isinstance(frame, Data):
+        frame.check_size(law)
+        return frame
+    if frame is None:
+        if not isinstance(x, Mapping) or y is None:
+            raise ScalejaxError(
+                "pass a DataFrame with column names in x and y, or x as a dict of arrays and y as an array"
+            )
+        return Data.from_arrays(x, y, weights=weights, groups=group, law=law, positive_y=loss.log_scale)
+    return Data.from_frame(
+        frame, x=x, y=y, weights=weights, group=group, law=law, positive_y=loss.log_scale, row_name=row_name
+    )
+
+
+def make_starts(law: Law, starts) -> np.ndarray:
+    """Unconstrained starts `(S, p)` from None (the law's grid), a dict, a DataFrame or an array of natural values."""
+    if starts is None:
+        return law.start_grid()
+    if isinstance(starts, pd.DataFrame):
+        missing = [k for k in law.param_names if k not in starts.columns]
+        if missing:
+            raise ScalejaxError(f"starts lack columns for parameters {missing}")
+        return law.pack(starts[list(law.param_names)].to_numpy(dtype=np.float64))
+    if isinstance(starts, Mapping):
+        return np.atleast_2d(law.pack(starts))
+    arr = np.atleast_2d(np.asarray(starts, dtype=np.float64))
+    return law.pack(arr)
+
+
+def fit(
+    law: str | Law,
+    frame: pd.DataFrame | Data | None = None,
+    *,
+    x: Mapping | None = None,
+    y=None,
+    weights=None,
+    group=None,
+    loss: str = "huber",
+    delta: float = 1e-3,
+    starts=None,
+    method: str = "lm",
+    max_steps: int = 500,
+) -> Fit:
+    """Fit `law` to the data from every start at once and keep the best optimum.
+
+    Args:
+        law: a `Law` or the name of a built-in one (`"chinchilla"`).
+        frame: a DataFrame of runs (or a `Data`); None to pass arrays in `x`, `y`.
+        x: law input name -> column of `frame` (or -> array when `frame` is None).
+        y: the column (or array) to fit.
+        weights: optional column (or array) of per-point weights.
+        group: optional group column (kept with the data; used by resampling schemes).
+        loss: `"huber"` (on log y, the default), `"squared_log"` or `"squared"` (raw y).
+        delta: the Huber delta, on the log scale.
+        starts: None for the law's start grid; or natural-scale starts as a dict,
+            a DataFrame with a column per parameter, or an `(S, p)` array.
+        method: `"lm"` (Levenberg-Marquardt with IRLS) or `"lbfgs"` (optax L-BFGS).
+        max_steps: the most steps a start may take.
+
+    Returns:
+        A `Fit`.
+
+    Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
+        >>> fit = sj.fit("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss")
+        >>> sorted(fit.params)
+        ['A', 'B', 'E', 'alpha', 'beta']
+    """
+    law = get_law(law)
+    loss = make_loss(loss, delta)
+    if not (isinstance(max_steps, int | np.integer) and max_steps > 0):
+        raise ScalejaxError(f"max_steps must be a positive integer, got {max_steps!r}")
+    data = make_data(law, frame, x, y, weights, group, loss)
+    u0 = make_starts(law, starts)
+    with jax.enable_x64(True):
+        solution = solve_lanes(
+            law,
+            loss,
+            u0,
+            data.weights,
+            data.x,
+            data.target(loss.log_scale),
+            method=method,
+            config=SolverConfig(max_steps=int(max_steps)),
+        )
+    return Fit(law, data, loss, solution, best_lane(law, solution))
+
+
+def best_lane(law: Law, solution: Solution) -> int:
+    """The converged lane of lowest objective; a clear FitError when there is none."""
+    ok = (solution.status == CONVERGED) & np.isfinite(solution.objective) & np.all(np.isfinite(solution.u), axis=1)
+    if not ok.any():
+        codes, counts = np.unique(solution.status, return_counts=True)
+        summary = ", ".join(f"{n} {STATUS_NAMES[int(c)]}" for c, n in zip(codes, counts, strict=True))
+        raise FitError(
+            f"law {law.name!r} did not fit: none of {len(solution.status)} starts converged ({summary}); "
+            "check that the law suits the data (e.g. loss falling with scale), give starts nearer the data, or raise max_steps"
+        )
+    return int(np.flatnonzero(ok)[np.argmin(solution.objective[ok])])

@@ -1,0 +1,51 @@
+"""One-variable power laws, with and without an irreducible term."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..law import Law, Param, log_sum_exp
+
+
+def _power_log(p, x):
+    return log_sum_exp(jnp.log(p["E"]), jnp.log(p["A"]) - p["alpha"] * jnp.log(x["x"]))
+
+
+power = Law(
+    name="power",
+    fn=lambda p, x: p["E"] + p["A"] * x["x"] ** -p["alpha"],
+    log_fn=_power_log,
+    params=(
+        Param("E", lower=0, grid=tuple(np.exp(np.arange(-3.0, 2.1, 1.0))), doc="irreducible value"),
+        Param("A", lower=0, grid=tuple(np.exp(np.arange(-2.0, 20.1, 4.0))), doc="coefficient"),
+        Param("alpha", grid=(0.1, 0.3, 0.6, 1.0), doc="exponent"),
+    ),
+    inputs=("x",),
+    equation="y = E + A x^-alpha",
+    reference="Hestness et al. 2017, 'Deep Learning Scaling is Predictable, Empirically' (power law plus a floor)",
+)
+"""A saturating power law `y = E + A x^-alpha` in one input `x`.
+
+References:
+    Hestness et al. 2017, Deep Learning Scaling is Predictable, Empirically.
+"""
+
+
+powerlaw = Law(
+    name="powerlaw",
+    fn=lambda p, x: p["A"] * x["x"] ** -p["alpha"],
+    log_fn=lambda p, x: jnp.log(p["A"]) - p["alpha"] * jnp.log(x["x"]),
+    params=(
+        Param("A", lower=0, grid=(1.0, 1e3), doc="coefficient"),
+        Param("alpha", grid=(-0.5, 0.5), doc="exponent (negative for growth)"),
+    ),
+    inputs=("x",),
+    equation="y = A x^-alpha",
+    reference="Kaplan et al. 2020, 'Scaling Laws for Neural Language Models' (pure power laws, eqs. 1.1-1.3)",
+)
+"""A pure power law `y = A x^-alpha`: a straight line in log-log space.
+
+References:
+    Kaplan et al. 2020, Scaling Laws for Neural Language Models, eqs. (1.1)-(1.3).
+"""

@@ -1,0 +1,188 @@
+"""Batched solvers: every lane (start, resample, group) of a problem in one compiled call.
+
+`solve_lanes` pads lanes and points to a few bucket sizes so that one
+compiled function serves many problem sizes, chunks lanes only to bound
+memory, and returns per-lane status arrays instead of raising.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._errors import ScalejaxError
+from ..objectives import Loss
+from ._lbfgs import lbfgs_advance, lbfgs_init
+from ._lm import lm_advance, lm_init
+from ._status import CONVERGED, MAX_STEPS, NONFINITE, RUNNING, STALLED, STATUS_NAMES, LaneState
+
+__all__ = [
+    "CONVERGED",
+    "MAX_STEPS",
+    "METHODS",
+    "NONFINITE",
+    "STALLED",
+    "STATUS_NAMES",
+    "LaneState",
+    "Solution",
+    "SolverConfig",
+    "bucket_size",
+    "solve_lanes",
+]
+
+METHODS = ("lm", "lbfgs")
+
+
+class SolverConfig(NamedTuple):
+    """Stopping rules shared by the solvers.
+
+    A lane converges when an accepted step changes the objective by at most
+    `ftol * (|f| + fscale)`, moves the parameters by at most `xtol` relative,
+    or the largest gradient entry is at most `gtol * (|f| + fscale)`.
+    """
+
+    max_steps: int = 500
+    ftol: float = 1e-12
+    xtol: float = 1e-12
+    gtol: float = 1e-10
+    fscale: float = 1e-12
+
+
+class Solution(NamedTuple):
+    """Per-lane results, as NumPy arrays with a leading lane axis."""
+
+    u: np.ndarray
+    objective: np.ndarray
+    status: np.ndarray
+    steps: np.ndarray
+
+    @property
+    def converged(self) -> np.ndarray:
+        return self.status == CONVERGED
+
+
+def bucket_size(n: int) -> int:
+    """The smallest of 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, ... (2^k times 1, 1.25, 1.5, 1.75) >= n."""
+    if n <= 8:
+        return max(n, 1)
+    k = int(np.floor(np.log2(n)))
+    for m in (1.0, 1.25, 1.5, 1.75, 2.0):
+        size = int(round(m * 2**k))
+        if size >= n:
+            return size
+    raise AssertionError("unreachable")
+
+
+_SOLVERS = {"lm": (lm_init, lm_advance), "lbfgs": (lbfgs_init, lbfgs_advance)}
+
+
+@functools.partial(jax.jit, static_argnames=("law", "loss", "method", "config"))
+def _init_compiled(law, loss, method, config, u0, weights, x, target):
+    init = functools.partial(_SOLVERS[method][0], law, loss, config)
+    return jax.vmap(init, in_axes=(0, 0, None, None))(u0, weights, x, target)
+
+
+@functools.partial(jax.jit, static_argnames=("law", "loss", "method", "config"))
+def _advance_compiled(law, loss, method, config, state, weights, x, target, step_limit):
+    advance = functools.partial(_SOLVERS[method][1], law, loss, config)
+    return jax.vmap(advance, in_axes=(0, 0, None, None, None))(state, weights, x, target, step_limit)
+
+
+def _take(tree, idx):
+    return jax.tree.map(lambda a: a[idx], tree)
+
+
+def _put(tree, idx, values):
+    def put(a, v):
+        a[idx] = np.asarray(v)[: len(idx)]
+        return a
+
+    return jax.tree.map(put, tree, values)
+
+
+def solve_lanes(
+    law,
+    loss: Loss,
+    u0: np.ndarray,
+    weights: np.ndarray,
+    x: dict[str, np.ndarray],
+    target: np.ndarray,
+    *,
+    method: str = "lm",
+    config: SolverConfig = SolverConfig(),
+    lanes_per_call: int | None = None,
+    steps_per_round: int = 32,
+) -> Solution:
+    """Solve `L` independent lanes: lane `i` starts at `u0[i]` with point weights `weights[i]`.
+
+    Lanes run in fixed-size chunks (one compiled shape, small enough to stay
+    in cache) for `steps_per_round` steps at a time; after each round the
+    lanes still running are packed together, so a few slow lanes do not make
+    every lane pay for their steps.
+
+    Args:
+        law: the `Law`.
+        loss: the `Loss`.
+        u0: `(L, n_params)` unconstrained starts.
+        weights: `(L, n)` or `(n,)` non-negative point weights (0 drops a point).
+        x: the law's inputs, each `(n,)`.
+        target: `(n,)` log y (log-scale losses) or y.
+        method: `"lm"` (Levenberg-Marquardt with IRLS) or `"lbfgs"` (optax).
+        config: stopping rules.
+        lanes_per_call: lanes per compiled call; by default about 64k points' worth.
+        steps_per_round: steps between two compactions of the running lanes.
+
+    Returns:
+        A `Solution` with arrays of length `L`.
+    """
+    if method not in METHODS:
+        raise ScalejaxError(f"unknown solver {method!r}; choose one of {', '.join(METHODS)}")
+    u0 = np.atleast_2d(np.asarray(u0, dtype=np.float64))
+    n_lanes = u0.shape[0]
+    weights = np.asarray(weights, dtype=np.float64)
+    n = weights.shape[-1]
+    weights = np.broadcast_to(weights, (n_lanes, n))
+
+    # Pad points to a bucket size with zero-weight copies of the first point.
+    n_pad = bucket_size(n)
+    pad_idx = np.concatenate([np.arange(n), np.zeros(n_pad - n, dtype=int)])
+    x_pad = {k: jnp.asarray(np.asarray(v, dtype=np.float64)[pad_idx]) for k, v in x.items()}
+    target_pad = jnp.asarray(np.asarray(target, dtype=np.float64)[pad_idx])
+    weights = np.concatenate([weights, np.zeros((n_lanes, n_pad - n))], axis=1)
+
+    if lanes_per_call is None:
+        lanes_per_call = max(8, 65536 // n_pad)
+    chunk = bucket_size(min(n_lanes, lanes_per_call))
+
+    def chunks(active):
+        for start in range(0, len(active), chunk):
+            idx = active[start : start + chunk]
+            yield idx, np.concatenate([idx, np.full(chunk - len(idx), idx[0])])
+
+    state = None
+    for idx, padded in chunks(np.arange(n_lanes)):
+        out = _init_compiled(
+            law, loss, method, config, jnp.asarray(u0[padded]), jnp.asarray(weights[padded]), x_pad, target_pad
+        )
+        if state is None:
+            state = jax.tree.map(lambda a: np.empty((n_lanes, *a.shape[1:]), a.dtype), out)
+        state = _put(state, idx, out)
+
+    limit = 0
+    while limit < config.max_steps:
+        limit = min(limit + steps_per_round, config.max_steps)
+        active = np.flatnonzero(state.status == RUNNING)
+        if active.size == 0:
+            break
+        for idx, padded in chunks(active):
+            out = _advance_compiled(
+                law, loss, method, config, _take(state, padded), jnp.asarray(weights[padded]), x_pad, target_pad, limit
+            )
+            state = _put(state, idx, out)
+
+    status = np.where(state.status == RUNNING, MAX_STEPS, state.status)
+    return Solution(u=state.u, objective=state.f, status=status, steps=state.step)
