@@ -71,7 +71,7 @@ def bucket_size(n: int) -> int:
         return max(n, 1)
     k = int(np.floor(np.log2(n)))
     for m in (1.0, 1.25, 1.5, 1.75, 2.0):
-        size = int(round(m * 2**k))
+        size = round(m * 2**k)
         if size >= n:
             return size
     raise AssertionError("unreachable")
@@ -113,9 +113,9 @@ def solve_lanes(
     target: np.ndarray,
     *,
     method: str = "lm",
-    config: SolverConfig = SolverConfig(),
+    config: SolverConfig | None = None,
     lanes_per_call: int | None = None,
-    steps_per_round: int = 32,
+    steps_per_round: int = 16,
 ) -> Solution:
     """Solve `L` independent lanes: lane `i` starts at `u0[i]` with point weights `weights[i]`.
 
@@ -139,6 +139,7 @@ def solve_lanes(
     Returns:
         A `Solution` with arrays of length `L`.
     """
+    config = config or SolverConfig()
     if method not in METHODS:
         raise ScalejaxError(f"unknown solver {method!r}; choose one of {', '.join(METHODS)}")
     u0 = np.atleast_2d(np.asarray(u0, dtype=np.float64))
