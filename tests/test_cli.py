@@ -1,0 +1,162 @@
+"""The command line: JSON contents on a good CSV, exit status 2 and one clear line on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalejax as sj
+from scalejax.cli import main
+
+EXAMPLE = sj.datasets.load_example("chinchilla")
+STARTS_ARGS = ["--law", "chinchilla", "--x", "N=params", "--x", "D=tokens", "--y", "loss"]
+
+
+@pytest.fixture
+def good_csv(tmp_path):
+    path = tmp_path / "runs.csv"
+    EXAMPLE.rename(columns={"N": "params", "D": "tokens"}).to_csv(path, index=False)
+    return path
+
+
+def run(argv, capsys):
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_fit_writes_json_matching_the_python_api(good_csv, tmp_path, capsys):
+    out_path = tmp_path / "fit.json"
+    status, out, err = run(["fit", good_csv, *STARTS_ARGS, "--json", out_path], capsys)
+    assert status == 0, err
+    payload = json.loads(out_path.read_text())
+    assert payload["law"] == "chinchilla"
+    assert list(payload["params"]) == ["E", "A", "B", "alpha", "beta"]
+    reference = sj.fit("chinchilla", EXAMPLE, x={"N": "N", "D": "D"}, y="loss")
+    for name, value in reference.params.items():
+        assert payload["params"][name] == pytest.approx(value, rel=1e-9)
+    assert payload["objective"] == pytest.approx(reference.objective, rel=1e-12)
+    assert payload["n_starts"] == 4500
+    assert 1 <= payload["n_at_best"] <= payload["n_converged"] <= 4500
+    assert all(np.isfinite(v) and v > 0 for v in payload["stderr"].values())
+    assert "alpha" in out and "wrote" in out
+
+
+def test_loss_options_reach_the_fit(good_csv, tmp_path, capsys):
+    out_path = tmp_path / "fit.json"
+    status, _, err = run(["fit", good_csv, *STARTS_ARGS, "--loss", "squared_log", "--json", out_path], capsys)
+    assert status == 0, err
+    assert json.loads(out_path.read_text())["loss"] == "squared_log"
+
+
+def _bad_csvs(tmp_path):
+    frame = EXAMPLE.rename(columns={"N": "params", "D": "tokens"})
+    cases = {}
+
+    def write(name, text):
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text)
+        cases[name] = path
+
+    write("empty", "")
+    write("header_only", "params,tokens,loss\n")
+    nan = frame.copy()
+    nan.loc[3, "loss"] = np.nan
+    write("nan", nan.to_csv(index=False))
+    negative = frame.copy()
+    negative.loc[[4, 9], "tokens"] = -1.0
+    write("negative", negative.to_csv(index=False))
+    text = frame.copy().astype({"params": object})
+    text.loc[2, "params"] = "big"
+    write("text", text.to_csv(index=False))
+    write("too_few", frame.head(3).to_csv(index=False))
+    write("garbage", "\x00\x01\x02binary\xff")
+    return cases
+
+
+EXPECTED = {
+    "empty": "empty",
+    "header_only": "no rows",
+    "nan": "line 5",  # row 3 of the frame is line 5 of the file (header is line 1)
+    "negative": "lines 6, 11",
+    "text": "'big'",
+    "too_few": "only 3",
+    "garbage": "",
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_bad_csv_exits_2_with_one_line_and_no_output_file(case, tmp_path, capsys):
+    path = _bad_csvs(tmp_path)[case]
+    out_path = tmp_path / "out.json"
+    status, out, err = run(["fit", path, *STARTS_ARGS, "--json", out_path], capsys)
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("scalejax: error:")
+    assert EXPECTED[case] in lines[0]
+    assert "Traceback" not in err
+    assert not out_path.exists()
+    assert list(tmp_path.glob(".out.json*")) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["fit", "{csv}", "--law", "chinchila", "--x", "N=params", "--x", "D=tokens", "--y", "loss"], "did you mean 'chinchilla'"),
+        (["fit", "{csv}", "--law", "chinchilla", "--x", "N", "--x", "D=tokens", "--y", "loss"], "NAME=COLUMN"),
+        (["fit", "{csv}", "--law", "chinchilla", "--x", "N=params", "--y", "loss"], "missing D"),
+        (["fit", "{csv}", "--law", "chinchilla", "--x", "N=params", "--x", "D=toks", "--y", "loss"], "'toks'"),
+        (["fit", "{csv}", *STARTS_ARGS, "--delta", "-1"], "delta"),
+        (["fit", "{csv}", *STARTS_ARGS, "--max-steps", "0"], "max-steps"),
+        (["fit", "{csv}", *STARTS_ARGS, "--json", "/nonexistent-dir/x.json"], "does not exist"),
+        (["fit", "missing.csv", *STARTS_ARGS], "no such file"),
+        (["fit"], "required"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2(argv, needle, good_csv, capsys):
+    status, _, err = run([a.replace("{csv}", str(good_csv)) for a in argv], capsys)
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1
+    assert needle in err
+
+
+def test_console_script_reports_exit_status_2(tmp_path):
+    """The installed command itself (not only main()) exits 2 without a traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "scalejax.cli", "fit", str(tmp_path / "nope.csv"), *STARTS_ARGS],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"scalejax: error: {tmp_path / 'nope.csv'}: no such file"
+
+
+def test_laws_lists_the_builtins(capsys):
+    status, out, _ = run(["laws"], capsys)
+    assert status == 0
+    for name in sj.laws.available():
+        assert name in out
+
+
+def test_demo_prints_parameters_and_the_70b_forecast(capsys):
+    status, out, _ = run(["demo"], capsys)
+    assert status == 0
+    assert "70B-parameter, 1.4T-token" in out
+    predicted = float(out.split("1.4T-token run: ")[1].split()[0])
+    assert 1.9 < predicted < 2.1
+
+
+def test_duplicate_rows_warn_but_fit(tmp_path, capsys):
+    frame = EXAMPLE.rename(columns={"N": "params", "D": "tokens"})
+    path = tmp_path / "dup.csv"
+    pd.concat([frame, frame.head(1)]).to_csv(path, index=False)
+    status, _, err = run(["fit", path, *STARTS_ARGS], capsys)
+    assert status == 0
+    assert err.startswith("warning:") and "repeat" in err
