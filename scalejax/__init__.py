@@ -3,12 +3,15 @@
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from . import analysis as analysis
 from . import datasets as datasets
 from . import laws as laws
 from ._errors import DataError as DataError
 from ._errors import FitError as FitError
 from ._errors import LawError as LawError
 from ._errors import ScalejaxError as ScalejaxError
+from .bootstrap import Bootstrap as Bootstrap
+from .bootstrap import bootstrap as bootstrap
 from .data import Data as Data
 from .data import DataWarning as DataWarning
 from .draws import Draws as Draws
@@ -25,6 +28,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0"
 
 __all__ = [
+    "Bootstrap",
     "Data",
     "DataError",
     "DataWarning",
@@ -35,6 +39,8 @@ __all__ = [
     "LawError",
     "Param",
     "ScalejaxError",
+    "analysis",
+    "bootstrap",
     "datasets",
     "fit",
     "law",

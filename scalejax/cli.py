@@ -43,13 +43,21 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("csv", help="CSV file, one run per row, with a header line")
     fit.add_argument("--law", required=True, help="law name (see 'scalejax laws')")
     fit.add_argument(
-        "--x", action="append", required=True, metavar="NAME=COLUMN", help="map a law input to a column; repeat per input"
+        "--x",
+        action="append",
+        required=True,
+        metavar="NAME=COLUMN",
+        help="map a law input to a column; repeat per input",
     )
     fit.add_argument("--y", required=True, metavar="COLUMN", help="the column to fit (e.g. loss)")
     fit.add_argument("--weights", metavar="COLUMN", help="optional column of per-run weights")
     fit.add_argument("--loss", default="huber", choices=["huber", "squared_log", "squared"])
     fit.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log y (default 1e-3)")
     fit.add_argument("--max-steps", type=int, default=500, help="most solver steps per start (default 500)")
+    fit.add_argument(
+        "--bootstrap", type=int, metavar="N", help="add 95%% intervals from N bootstrap resamples of the runs"
+    )
+    fit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     fit.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
 
     sub.add_parser("laws", help="list the built-in laws")
@@ -118,6 +126,7 @@ def _finite(value: float) -> float | None:
 
 
 def _cmd_fit(args) -> int:
+    from .bootstrap import bootstrap
     from .fit import fit, make_data
     from .laws import get
     from .objectives import make_loss
@@ -126,6 +135,8 @@ def _cmd_fit(args) -> int:
     x = _parse_x(args.x)
     if args.max_steps <= 0:
         raise UsageError(f"--max-steps must be a positive integer, got {args.max_steps}")
+    if args.bootstrap is not None and not 2 <= args.bootstrap <= 1_000_000:
+        raise UsageError(f"--bootstrap must be between 2 and 1000000 resamples, got {args.bootstrap}")
     _check_writable(args.json)
     frame = _read_csv(args.csv)
     loss = make_loss(args.loss, args.delta)
@@ -136,13 +147,22 @@ def _cmd_fit(args) -> int:
         print(f"warning: {w.message}", file=sys.stderr)
 
     start = time.perf_counter()
-    result = fit(law, data, loss=loss, max_steps=args.max_steps)
+    boot = None
+    if args.bootstrap:
+        boot = bootstrap(law, data, n=args.bootstrap, seed=args.seed, loss=loss, max_steps=args.max_steps)
+        result = boot.fit
+    else:
+        result = fit(law, data, loss=loss, max_steps=args.max_steps)
     seconds = time.perf_counter() - start
     table = result.table()
+    if boot is not None:
+        table = table.join(boot.interval(0.95).rename(columns={"lo": "lo95", "hi": "hi95"}))
     print(f"law {law.name}: {law.equation}")
     print(f"{data.n} runs from {args.csv}; loss {loss.kind} (delta {loss.delta:g}); {seconds:.2f} s")
     print(f"starts: {result.n_starts}, converged: {result.n_converged}, at the best optimum: {result.n_at_best}")
     print(f"objective: {result.objective:.10g}")
+    if boot is not None:
+        print(f"bootstrap ({boot.scheme}, seed {args.seed}): {boot.n_converged}/{boot.n_resamples} resamples converged")
     print(table.to_string(float_format=lambda v: f"{v:.6g}"))
     if args.json:
         payload = {
@@ -152,7 +172,7 @@ def _cmd_fit(args) -> int:
             "stderr": {k: _finite(v) for k, v in table["stderr"].items()},
             "n_points": data.n,
             "n_starts": result.n_starts,
-            "n_converged": result.n_converged,
+            "n_starts_converged": result.n_converged,
             "n_at_best": result.n_at_best,
             "loss": loss.kind,
             "delta": loss.delta,
@@ -160,6 +180,12 @@ def _cmd_fit(args) -> int:
             "csv": str(args.csv),
             "scalejax_version": __version__,
         }
+        if boot is not None:
+            intervals = boot.interval(0.95)
+            payload["intervals"] = {k: [float(r.lo), float(r.hi)] for k, r in intervals.iterrows()}
+            payload["n_converged"] = boot.n_converged
+            payload["n_resamples"] = boot.n_resamples
+            payload["seed"] = args.seed
         write_json_atomic(args.json, payload)
         print(f"wrote {args.json}")
     return 0
@@ -186,13 +212,17 @@ def _cmd_demo(args) -> int:
     seconds = time.perf_counter() - start
     table = result.table()
     table["truth"] = [CHINCHILLA_TRUTH[k] for k in table.index]
-    print(f"done in {seconds:.1f} s: {result.n_converged}/{result.n_starts} starts converged, {result.n_at_best} at the best optimum")
+    print(
+        f"done in {seconds:.1f} s: {result.n_converged}/{result.n_starts} starts converged, {result.n_at_best} at the best optimum"
+    )
     print(table.to_string(float_format=lambda v: f"{v:.5g}"))
     target = {"N": [70e9], "D": [1.4e12]}
     predicted = float(result.predict(target)[0])
     p = CHINCHILLA_TRUTH
     truth = p["E"] + p["A"] / 70e9 ** p["alpha"] + p["B"] / 1.4e12 ** p["beta"]
-    print(f"predicted loss of a 70B-parameter, 1.4T-token run: {predicted:.4f} (the law the data came from: {truth:.4f})")
+    print(
+        f"predicted loss of a 70B-parameter, 1.4T-token run: {predicted:.4f} (the law the data came from: {truth:.4f})"
+    )
     return 0
 
 

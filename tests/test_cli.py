@@ -42,9 +42,25 @@ def test_fit_writes_json_matching_the_python_api(good_csv, tmp_path, capsys):
         assert payload["params"][name] == pytest.approx(value, rel=1e-9)
     assert payload["objective"] == pytest.approx(reference.objective, rel=1e-12)
     assert payload["n_starts"] == 4500
-    assert 1 <= payload["n_at_best"] <= payload["n_converged"] <= 4500
+    assert 1 <= payload["n_at_best"] <= payload["n_starts_converged"] <= 4500
+    assert "intervals" not in payload
     assert all(np.isfinite(v) and v > 0 for v in payload["stderr"].values())
     assert "alpha" in out and "wrote" in out
+
+
+def test_bootstrap_adds_intervals_and_n_converged(good_csv, tmp_path, capsys):
+    out_path = tmp_path / "boot.json"
+    status, _, err = run(
+        ["fit", good_csv, *STARTS_ARGS, "--bootstrap", "50", "--seed", "3", "--json", out_path], capsys
+    )
+    assert status == 0, err
+    payload = json.loads(out_path.read_text())
+    reference = sj.bootstrap("chinchilla", EXAMPLE, x={"N": "N", "D": "D"}, y="loss", n=50, seed=3).interval(0.95)
+    assert set(payload["intervals"]) == {"E", "A", "B", "alpha", "beta"}
+    for name, (lo, hi) in payload["intervals"].items():
+        assert lo < payload["params"][name] < hi
+        assert [lo, hi] == pytest.approx([reference.loc[name, "lo"], reference.loc[name, "hi"]], rel=1e-9)
+    assert payload["n_converged"] == payload["n_resamples"] == 50
 
 
 def test_loss_options_reach_the_fit(good_csv, tmp_path, capsys):
@@ -94,7 +110,7 @@ EXPECTED = {
 def test_bad_csv_exits_2_with_one_line_and_no_output_file(case, tmp_path, capsys):
     path = _bad_csvs(tmp_path)[case]
     out_path = tmp_path / "out.json"
-    status, out, err = run(["fit", path, *STARTS_ARGS, "--json", out_path], capsys)
+    status, _, err = run(["fit", path, *STARTS_ARGS, "--json", out_path], capsys)
     assert status == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("scalejax: error:")
@@ -107,12 +123,17 @@ def test_bad_csv_exits_2_with_one_line_and_no_output_file(case, tmp_path, capsys
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["fit", "{csv}", "--law", "chinchila", "--x", "N=params", "--x", "D=tokens", "--y", "loss"], "did you mean 'chinchilla'"),
+        (
+            ["fit", "{csv}", "--law", "chinchila", "--x", "N=params", "--x", "D=tokens", "--y", "loss"],
+            "did you mean 'chinchilla'",
+        ),
         (["fit", "{csv}", "--law", "chinchilla", "--x", "N", "--x", "D=tokens", "--y", "loss"], "NAME=COLUMN"),
         (["fit", "{csv}", "--law", "chinchilla", "--x", "N=params", "--y", "loss"], "missing D"),
         (["fit", "{csv}", "--law", "chinchilla", "--x", "N=params", "--x", "D=toks", "--y", "loss"], "'toks'"),
         (["fit", "{csv}", *STARTS_ARGS, "--delta", "-1"], "delta"),
         (["fit", "{csv}", *STARTS_ARGS, "--max-steps", "0"], "max-steps"),
+        (["fit", "{csv}", *STARTS_ARGS, "--bootstrap", "-5"], "--bootstrap"),
+        (["fit", "{csv}", *STARTS_ARGS, "--bootstrap", "many"], "invalid int"),
         (["fit", "{csv}", *STARTS_ARGS, "--json", "/nonexistent-dir/x.json"], "does not exist"),
         (["fit", "missing.csv", *STARTS_ARGS], "no such file"),
         (["fit"], "required"),

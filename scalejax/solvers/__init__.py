@@ -83,13 +83,14 @@ _SOLVERS = {"lm": (lm_init, lm_advance), "lbfgs": (lbfgs_init, lbfgs_advance)}
 @functools.partial(jax.jit, static_argnames=("law", "loss", "method", "config"))
 def _init_compiled(law, loss, method, config, u0, weights, x, target):
     init = functools.partial(_SOLVERS[method][0], law, loss, config)
-    return jax.vmap(init, in_axes=(0, 0, None, None))(u0, weights, x, target)
+    return jax.vmap(init, in_axes=(0, 0, None, 0 if target.ndim == 2 else None))(u0, weights, x, target)
 
 
 @functools.partial(jax.jit, static_argnames=("law", "loss", "method", "config"))
 def _advance_compiled(law, loss, method, config, state, weights, x, target, step_limit):
     advance = functools.partial(_SOLVERS[method][1], law, loss, config)
-    return jax.vmap(advance, in_axes=(0, 0, None, None, None))(state, weights, x, target, step_limit)
+    target_axis = 0 if target.ndim == 2 else None
+    return jax.vmap(advance, in_axes=(0, 0, None, target_axis, None))(state, weights, x, target, step_limit)
 
 
 def _take(tree, idx):
@@ -130,7 +131,8 @@ def solve_lanes(
         u0: `(L, n_params)` unconstrained starts.
         weights: `(L, n)` or `(n,)` non-negative point weights (0 drops a point).
         x: the law's inputs, each `(n,)`.
-        target: `(n,)` log y (log-scale losses) or y.
+        target: `(n,)` log y (log-scale losses) or y, or `(L, n)` for a target per lane
+            (residual resampling).
         method: `"lm"` (Levenberg-Marquardt with IRLS) or `"lbfgs"` (optax).
         config: stopping rules.
         lanes_per_call: lanes per compiled call; by default about 64k points' worth.
@@ -152,7 +154,13 @@ def solve_lanes(
     n_pad = bucket_size(n)
     pad_idx = np.concatenate([np.arange(n), np.zeros(n_pad - n, dtype=int)])
     x_pad = {k: jnp.asarray(np.asarray(v, dtype=np.float64)[pad_idx]) for k, v in x.items()}
-    target_pad = jnp.asarray(np.asarray(target, dtype=np.float64)[pad_idx])
+    target = np.asarray(target, dtype=np.float64)
+    per_lane_target = target.ndim == 2
+    target_pad = target[..., pad_idx]
+
+    def lane_target(padded):
+        return jnp.asarray(target_pad[padded] if per_lane_target else target_pad)
+
     weights = np.concatenate([weights, np.zeros((n_lanes, n_pad - n))], axis=1)
 
     if lanes_per_call is None:
@@ -167,7 +175,7 @@ def solve_lanes(
     state = None
     for idx, padded in chunks(np.arange(n_lanes)):
         out = _init_compiled(
-            law, loss, method, config, jnp.asarray(u0[padded]), jnp.asarray(weights[padded]), x_pad, target_pad
+            law, loss, method, config, jnp.asarray(u0[padded]), jnp.asarray(weights[padded]), x_pad, lane_target(padded)
         )
         if state is None:
             state = jax.tree.map(lambda a: np.empty((n_lanes, *a.shape[1:]), a.dtype), out)
@@ -181,7 +189,15 @@ def solve_lanes(
             break
         for idx, padded in chunks(active):
             out = _advance_compiled(
-                law, loss, method, config, _take(state, padded), jnp.asarray(weights[padded]), x_pad, target_pad, limit
+                law,
+                loss,
+                method,
+                config,
+                _take(state, padded),
+                jnp.asarray(weights[padded]),
+                x_pad,
+                lane_target(padded),
+                limit,
             )
             state = _put(state, idx, out)
 
