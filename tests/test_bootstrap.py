@@ -1,0 +1,172 @@
+"""Bootstrap: agreement with an independent SciPy loop on the same resamples, schemes, determinism, intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import SHARED_DATA, chinchilla_arrays, chinchilla_frame, scipy_fit
+
+import scalejax as sj
+from scalejax.bootstrap import resample_weights
+
+X = {"N": "N", "D": "D"}
+# A small natural-scale start grid for tests where Hoffmann's 4,500 starts are not the point.
+SMALL_STARTS = np.array(
+    [
+        [e, a, b, al, be]
+        for e in (1.0, 2.0)
+        for a in (1e2, 1e3)
+        for b in (1e2, 1e3)
+        for al in (0.3, 0.5)
+        for be in (0.3,)
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def example():
+    return sj.datasets.load_example("chinchilla")
+
+
+def test_draws_agree_with_scipy_loop_on_the_same_resamples():
+    frame = chinchilla_frame()
+    n, seed = 24, 11
+    boot = sj.bootstrap("chinchilla", frame, x=X, y="loss", n=n, seed=seed)
+    assert boot.n_converged == n and boot.n_failed == 0
+    # The same resamples: the scheme draws its weights first from default_rng(seed).
+    counts = resample_weights(boot.fit.data, n, "rows", np.random.default_rng(seed))
+    log_n, log_d, log_y = chinchilla_arrays(frame)
+    start = np.array(
+        [np.log(boot.fit.params[k]) for k in ("E", "A", "B")] + [boot.fit.params[k] for k in ("alpha", "beta")]
+    )
+    ours = boot.samples
+    for i in range(n):
+        rep = counts[i].astype(int)
+        ref = scipy_fit(start[None, :], np.repeat(log_n, rep), np.repeat(log_d, rep), np.repeat(log_y, rep))
+        assert boot.objective[i] <= ref.objective * (1 + 1e-7)
+        for name in ("E", "alpha", "beta"):
+            assert ours.loc[i, name] == pytest.approx(ref.params[name], rel=2e-3), (i, name)
+
+
+def test_interval_contract_and_contains_full_fit(example):
+    boot = sj.bootstrap("chinchilla", example, x=X, y="loss", n=64, seed=0, starts=SMALL_STARTS)
+    interval = boot.interval(0.9)
+    assert list(interval.index) == ["E", "A", "B", "alpha", "beta"]
+    assert list(interval.columns) == ["lo", "hi"]
+    assert list(boot.samples.columns) == ["E", "A", "B", "alpha", "beta"]
+    assert len(boot.samples) == boot.n_converged == 64
+    for name, row in interval.iterrows():
+        assert row.lo < boot.fit.params[name] < row.hi
+    wider = boot.interval(0.99)
+    assert np.all(wider.lo <= interval.lo) and np.all(wider.hi >= interval.hi)
+    # Percentile interval equals NumPy's quantiles of the draws.
+    np.testing.assert_allclose(interval.lo, boot.samples.quantile(0.05), rtol=1e-12)
+    table = boot.table()
+    assert {"value", "median", "std", "lo", "hi"} <= set(table.columns)
+
+
+def test_same_seed_same_draws_whatever_the_chunking(example):
+    kwargs = dict(x=X, y="loss", n=40, seed=5, starts=SMALL_STARTS)
+    a = sj.bootstrap("chinchilla", example, **kwargs)
+    b = sj.bootstrap("chinchilla", example, lanes_per_call=16, **kwargs)
+    c = sj.bootstrap("chinchilla", example, **{**kwargs, "seed": 6})
+    np.testing.assert_array_equal(a.samples.to_numpy(), b.samples.to_numpy())
+    assert not np.allclose(a.samples.to_numpy(), c.samples.to_numpy())
+
+
+@pytest.mark.parametrize("scheme", ["bayesian", "residual"])
+def test_other_schemes_give_sensible_intervals(example, scheme):
+    rows = sj.bootstrap("chinchilla", example, x=X, y="loss", n=64, seed=1, starts=SMALL_STARTS)
+    other = sj.bootstrap("chinchilla", example, x=X, y="loss", n=64, seed=1, scheme=scheme, starts=SMALL_STARTS)
+    assert other.n_converged + other.n_failed == 64
+    width = lambda b: np.log(b.interval().hi / b.interval().lo)  # noqa: E731
+    ratio = (width(other) / width(rows)).loc[["E", "alpha", "beta"]]
+    assert np.all((ratio > 0.3) & (ratio < 3.0)), ratio
+
+
+def test_bca_follows_efron_formula():
+    """`_bca` against Efron's formula written independently with scipy.stats.norm."""
+    from scipy.stats import norm
+
+    from scalejax.bootstrap import _bca
+
+    rng = np.random.default_rng(0)
+    values = rng.gamma(3.0, size=5000)
+    jack = rng.normal(size=50) ** 3
+    theta = 2.7
+    z0 = norm.ppf(np.mean(values < theta))
+    d = jack.mean() - jack
+    a = np.sum(d**3) / (6 * np.sum(d**2) ** 1.5)
+    z = norm.ppf([0.025, 0.975])
+    expected = np.quantile(values, norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z))))
+    np.testing.assert_allclose(_bca(values, theta, jack, 0.025, 0.975), expected, rtol=1e-10)
+    # With no bias and no skew in the jackknife it is the percentile interval.
+    sym = rng.normal(size=4001)
+    np.testing.assert_allclose(
+        _bca(sym, np.median(sym), np.linspace(-1, 1, 41), 0.05, 0.95), np.quantile(sym, [0.05, 0.95]), rtol=1e-3
+    )
+
+
+def test_bca_interval_on_a_fit(example):
+    boot = sj.bootstrap("chinchilla", example, x=X, y="loss", n=100, seed=2, starts=SMALL_STARTS)
+    bca = boot.interval(0.9, method="bca")
+    assert list(bca.index) == ["E", "A", "B", "alpha", "beta"]
+    assert np.all(bca.lo < bca.hi)
+    for name, row in bca.iterrows():
+        assert row.lo < boot.fit.params[name] < row.hi
+
+
+def test_compute_optimal_split_interval_matches_closed_form(example):
+    boot = sj.bootstrap("chinchilla", example, x=X, y="loss", n=64, seed=3, starts=SMALL_STARTS)
+    budget = 5.76e23
+    table = boot.derived_interval(lambda p: sj.analysis.chinchilla_compute_optimal(p, budget))
+    p = boot.fit.params
+    g = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
+    n_opt = g * (budget / 6) ** (p["beta"] / (p["alpha"] + p["beta"]))
+    assert table.loc["N", "value"] == pytest.approx(n_opt, rel=1e-9)
+    assert table.loc["D", "value"] == pytest.approx(budget / (6 * n_opt), rel=1e-9)
+    assert table.loc["N", "lo"] < n_opt < table.loc["N", "hi"]
+    # The closed form is an optimum: the loss there is below neighbours on the same budget.
+    for scale in (0.8, 1.25):
+        n_alt = n_opt * scale
+        d_alt = budget / (6 * n_alt)
+        alt = p["E"] + p["A"] / n_alt ** p["alpha"] + p["B"] / d_alt ** p["beta"]
+        assert table.loc["loss", "value"] < alt
+
+
+def test_predict_gives_central_and_band(example):
+    boot = sj.bootstrap("chinchilla", example, x=X, y="loss", n=64, seed=4, starts=SMALL_STARTS)
+    pred = boot.predict(pd.DataFrame({"N": [1e9, 7e10], "D": [2e10, 1.4e12]}))
+    assert list(pred.columns) == ["y", "lo", "hi"]
+    assert np.all((pred.lo < pred.y) & (pred.y < pred.hi))
+    # Further from the data, the band is wider (relative).
+    rel = (pred.hi - pred.lo) / pred.y
+    assert rel[1] > rel[0]
+
+
+def test_groups_scheme_needs_groups_and_bad_arguments_fail_clearly(example):
+    with pytest.raises(sj.DataError, match="group"):
+        sj.bootstrap("chinchilla", example, x=X, y="loss", n=8, scheme="groups", starts=SMALL_STARTS)
+    with pytest.raises(sj.ScalejaxError, match="scheme"):
+        sj.bootstrap("chinchilla", example, x=X, y="loss", n=8, scheme="jackknife")
+    with pytest.raises(sj.ScalejaxError, match="resamples"):
+        sj.bootstrap("chinchilla", example, x=X, y="loss", n=1)
+
+
+@pytest.mark.slow
+def test_groups_by_run_are_wider_than_rows_on_per_checkpoint_data():
+    path = SHARED_DATA / "misfitting" / "scaling_results.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} not found (../shared/data is absent)")
+    raw = pd.read_csv(path)
+    raw["run"] = raw[["model", "sweep", "peak_lr", "total_steps"]].astype(str).agg("|".join, axis=1)
+    # Every 8th checkpoint of each run keeps the test small; checkpoints of a run stay correlated.
+    frame = raw[raw.groupby("run").cumcount() % 8 == 0].reset_index(drop=True)
+    kwargs = dict(x={"N": "N", "D": "D"}, y="loss", n=150, seed=0, group="run", starts=SMALL_STARTS)
+    rows = sj.bootstrap("chinchilla", frame, scheme="rows", **kwargs)
+    groups = sj.bootstrap("chinchilla", frame, scheme="groups", **kwargs)
+    width = lambda b: np.log(b.interval().hi / b.interval().lo)  # noqa: E731
+    ratio = width(groups) / width(rows)
+    assert np.exp(np.mean(np.log(ratio))) > 1.5, ratio
+    assert (ratio > 1).sum() >= 4, ratio
