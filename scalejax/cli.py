@@ -176,7 +176,7 @@ def _cmd_fit(args) -> int:
             "n_at_best": result.n_at_best,
             "loss": loss.kind,
             "delta": loss.delta,
-            "columns": data.columns,
+            "columns": {k: str(v) for k, v in data.columns.items()},
             "csv": str(args.csv),
             "scalejax_version": __version__,
         }

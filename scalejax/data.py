@@ -41,7 +41,7 @@ class Data:
     weights: np.ndarray
     groups: np.ndarray | None = None
     index: pd.Index | None = None
-    columns: dict[str, str] = dataclasses.field(default_factory=dict)
+    columns: dict[str, object] = dataclasses.field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -128,7 +128,7 @@ class Data:
             negative = np.flatnonzero(ws < 0)
             if negative.size:
                 raise DataError(
-                    f"column {weights!r} has {negative.size} negative weights ({describe_rows(labels[negative])}); weights must be >= 0"
+                    f"column {weights!r} has {negative.size} negative weights ({describe_rows(labels[negative], row_name=row_name)}); weights must be >= 0"
                 )
             if not np.any(ws > 0):
                 raise DataError(f"column {weights!r} has no positive weight; at least some points must count")
@@ -148,9 +148,9 @@ class Data:
             weights=ws,
             groups=groups,
             index=labels,
-            columns={**{k: str(v) for k, v in x.items()}, "y": str(y)}
-            | ({"weights": str(weights)} if weights is not None else {})
-            | ({"group": str(group)} if group is not None else {}),
+            columns={**dict(x), "y": y}
+            | ({"weights": weights} if weights is not None else {})
+            | ({"group": group} if group is not None else {}),
         )
         data._warn_duplicates(row_name)
         if law is not None:
@@ -163,18 +163,18 @@ class Data:
     ) -> Data:
         """The same validation for arrays: `x` maps law input names to arrays."""
         frame = {f"{k}": np.asarray(v).ravel() for k, v in x.items()}
-        lengths = {k: len(v) for k, v in frame.items()} | {"y": np.asarray(y).size}
+        lengths = {k: len(v) for k, v in frame.items()} | {"y" if "y" not in frame else "(y)": np.asarray(y).size}
         if len(set(lengths.values())) > 1:
             raise DataError(f"inputs and y have different lengths: {lengths}")
-        frame["y"] = np.asarray(y).ravel()
+        frame["__y"] = np.asarray(y).ravel()
         if weights is not None:
-            frame["__weights"] = np.broadcast_to(np.asarray(weights, dtype=float), frame["y"].shape)
+            frame["__weights"] = np.broadcast_to(np.asarray(weights, dtype=float), frame["__y"].shape)
         if groups is not None:
             frame["__group"] = np.asarray(groups).ravel()
         return cls.from_frame(
             pd.DataFrame(frame),
             x={k: k for k in x},
-            y="y",
+            y="__y",
             weights="__weights" if weights is not None else None,
             group="__group" if groups is not None else None,
             law=law,

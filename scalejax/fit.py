@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ._errors import FitError, ScalejaxError
+from ._errors import FitError, LawError, ScalejaxError
 from .data import Data
 from .draws import Draws
 from .law import Law
@@ -143,7 +143,13 @@ def make_starts(law: Law, starts) -> np.ndarray:
             raise ScalejaxError(f"starts lack columns for parameters {missing}")
         return law.pack(starts[list(law.param_names)].to_numpy(dtype=np.float64))
     if isinstance(starts, Mapping):
-        return np.atleast_2d(law.pack(starts))
+        missing = [k for k in law.param_names if k not in starts]
+        if missing:
+            raise LawError(f"law {law.name!r} needs values for {missing}")
+        columns = np.broadcast_arrays(
+            *(np.atleast_1d(np.asarray(starts[k], dtype=np.float64)) for k in law.param_names)
+        )
+        return law.pack(np.stack(columns, axis=-1))
     arr = np.atleast_2d(np.asarray(starts, dtype=np.float64))
     return law.pack(arr)
 
@@ -210,10 +216,15 @@ def fit(
 
 def best_lane(law: Law, solution: Solution) -> int:
     """The converged lane of lowest objective; a clear FitError when there is none."""
-    ok = (solution.status == CONVERGED) & np.isfinite(solution.objective) & np.all(np.isfinite(solution.u), axis=1)
+    with jax.enable_x64(True):
+        natural = np.stack([np.asarray(v) for v in law.unpack(jnp.asarray(solution.u)).values()], axis=-1)
+    finite = np.all(np.isfinite(solution.u), axis=1) & np.all(np.isfinite(natural), axis=1)
+    ok = (solution.status == CONVERGED) & np.isfinite(solution.objective) & finite
     if not ok.any():
         codes, counts = np.unique(solution.status, return_counts=True)
         summary = ", ".join(f"{n} {STATUS_NAMES[int(c)]}" for c, n in zip(codes, counts, strict=True))
+        if np.any((solution.status == CONVERGED) & ~finite):
+            summary += f"; {int(np.sum((solution.status == CONVERGED) & ~finite))} ran to infinite parameters"
         raise FitError(
             f"law {law.name!r} did not fit: none of {len(solution.status)} starts converged ({summary}); "
             "check that the law suits the data (e.g. loss falling with scale), give starts nearer the data, or raise max_steps"

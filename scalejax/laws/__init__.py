@@ -38,8 +38,8 @@ def get(name: str | Law) -> Law:
     except (KeyError, TypeError):
         pass
     close = difflib.get_close_matches(str(name).lower(), _REGISTRY, n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise LawError(f"unknown law {name!r}{hint} Available: {', '.join(available())}")
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}" if close else ""
+    raise LawError(f"unknown law {name!r}{hint}; available: {', '.join(available())}")
 
 
 for _law in (chinchilla, kaplan, power, powerlaw):

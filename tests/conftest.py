@@ -1,0 +1,41 @@
+"""Shared fixtures: the embedded example table, a Chinchilla design and a small start grid.
+
+Nothing here touches JAX's global configuration: the library scopes float64 to
+its own entry points, and the tests do the same with `jax.enable_x64`.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import scalejax as sj
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
+@pytest.fixture
+def example_frame():
+    """The embedded synthetic Chinchilla table (81 runs: columns N, D, C, loss); a fresh copy per test."""
+    return sj.datasets.load_example("chinchilla")
+
+
+@pytest.fixture(scope="session")
+def chinchilla_design():
+    """8 model sizes (1e7-1e10) x 6 token counts (1e9-1e12): 48 points, as read-only arrays N and D."""
+    n, d = np.meshgrid(np.geomspace(1e7, 1e10, 8), np.geomspace(1e9, 1e12, 6), indexing="ij")
+    return {"N": _read_only(n.ravel()), "D": _read_only(d.ravel())}
+
+
+@pytest.fixture(scope="session")
+def chinchilla_starts():
+    """A 2x2x2x3x3 grid of natural-valued Chinchilla starts (E, A, B, alpha, beta): 72 rows.
+
+    Every test that fits Chinchilla with these starts shares one compiled lane count.
+    """
+    grid = itertools.product((1.0, 3.0), (100.0, 5000.0), (100.0, 5000.0), (0.2, 0.4, 0.6), (0.2, 0.4, 0.6))
+    return _read_only(list(grid))
