@@ -81,6 +81,15 @@ class Bootstrap(Draws):
         self.objective = objective
         self._jackknife_u = jackknife_u
 
+    @property
+    def center(self) -> dict[str, float]:
+        """The full-data fit's parameters."""
+        return dict(self.fit.params)
+
+    @property
+    def center_u(self) -> np.ndarray:
+        return np.asarray(self.fit.u[0])
+
     def __repr__(self) -> str:
         return f"Bootstrap({self.law.name}, scheme={self.scheme!r}: {self.n_converged}/{self.n_resamples} resamples converged)"
 

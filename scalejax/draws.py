@@ -45,6 +45,20 @@ class Draws:
             values = self.law.unpack(jnp.asarray(self.u))
             return pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in values.items()})
 
+    @property
+    def center(self) -> dict[str, float]:
+        """The central estimate (natural scale): the draws' median here.
+
+        A `Fit` returns its optimum and a `Bootstrap` its full-data fit;
+        analyses report this value beside their intervals.
+        """
+        return {k: float(v) for k, v in self.samples.median().items()}
+
+    @property
+    def center_u(self) -> np.ndarray:
+        """The central estimate as an unconstrained vector `(n_params,)`."""
+        return self.law.pack(self.center)
+
     def interval(self, level: float = 0.95) -> pd.DataFrame:
         """Equal-tailed percentile interval of each parameter: columns `lo`, `hi`."""
         lo_q, hi_q = _tails(level)

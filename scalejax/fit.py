@@ -53,6 +53,15 @@ class Fit(Draws):
             np.sum(converged & (solution.objective <= self.objective + BEST_RTOL * abs(self.objective)))
         )
 
+    @property
+    def center(self) -> dict[str, float]:
+        """The optimum's parameters."""
+        return dict(self.params)
+
+    @property
+    def center_u(self) -> np.ndarray:
+        return np.asarray(self.u[0])
+
     def __repr__(self) -> str:
         values = ", ".join(f"{k}={v:.6g}" for k, v in self.params.items())
         return f"Fit({self.law.name}: {values}; objective={self.objective:.6g}, {self.n_at_best}/{self.n_starts} starts at best)"
