@@ -10,10 +10,12 @@ are counted and excluded, never silently.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from statistics import NormalDist
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -68,6 +70,10 @@ class Bootstrap(Draws):
         n_failed: resamples excluded because no lane converged.
         level: the default interval level.
         objective: `(n_converged,)` objective of each draw on its resample.
+        warm_starts: `(k, n_params)` unconstrained warm starts every resample ran from
+            (the full-data optimum first).
+        n_rescued: resamples whose best lane started from another warm start than
+            the full-data optimum.
     """
 
     def __init__(self, fit_: Fit, u, objective, *, scheme, n_resamples, level, jackknife_u):
@@ -167,17 +173,47 @@ def _bca(values, theta, jack, lo_q, hi_q):
     return np.quantile(values, qs)
 
 
-def _warm_starts(result: Fit, k: int) -> np.ndarray:
-    """The full-data optimum and up to k-1 other distinct converged optima of the start grid, best first."""
+_WARM_CANDIDATES = 256  # distinct objective levels scanned for distinct optima
+
+
+@functools.partial(jax.jit, static_argnames="law")
+def _log_predictions(law, u, x):
+    return jax.vmap(lambda row: law.log_predict(law.unpack(row), x))(u)
+
+
+def _warm_starts(result: Fit, k: int, gap: float) -> np.ndarray:
+    """The full-data optimum and up to k-1 other distinct converged optima of the start grid, best first.
+
+    Only optima whose full-data objective is within a factor `1 + gap` of the
+    best are used: a resample moves a summed objective by a few percent, so an
+    optimum twice as bad cannot become the best, and its lanes would only
+    spend steps (boundary optima such as E -> 0 converge slowly).
+
+    Two optima are the same when their predictions on the data agree within
+    0.1%: lanes that stopped at different points of one flat valley (say E
+    drifting towards 0 along a boundary) are one optimum, not several.
+    """
     sol = result.solution
     ok = np.flatnonzero((sol.status == CONVERGED) & np.isfinite(sol.objective))
-    order = ok[np.argsort(sol.objective[ok])]
-    chosen = [result.u[0]]
-    for i in order:
+    order = ok[np.argsort(sol.objective[ok], kind="stable")]
+    best = result.objective
+    # One representative per objective level above the best, then compare predictions.
+    levels = sol.objective[order]
+    fresh = np.r_[True, np.diff(levels) > 1e-9 * np.abs(levels[1:])]
+    fresh &= (levels > best + 1e-6 * abs(best)) & (levels <= best + gap * abs(best))
+    candidates = order[fresh][:_WARM_CANDIDATES]
+    # A fixed number of rows, so one compiled function serves every call for a law and data size.
+    rows = np.vstack([result.u[:1], sol.u[candidates], np.repeat(result.u[:1], _WARM_CANDIDATES - len(candidates), 0)])
+    with jax.enable_x64(True):
+        x = {name: jnp.asarray(v) for name, v in result.data.x.items()}
+        preds = np.asarray(_log_predictions(result.law, jnp.asarray(rows), x))
+    chosen, chosen_pred = [result.u[0]], [preds[0]]
+    for i, pred in zip(candidates, preds[1 : 1 + len(candidates)], strict=True):
         if len(chosen) >= k:
             break
-        if all(np.max(np.abs(sol.u[i] - c)) > 1e-3 for c in chosen):
+        if np.all(np.isfinite(pred)) and all(np.max(np.abs(pred - c)) > 1e-3 for c in chosen_pred):
             chosen.append(sol.u[i])
+            chosen_pred.append(pred)
     return np.array(chosen)
 
 
@@ -217,25 +253,33 @@ def bootstrap(
     delta: float = 1e-3,
     starts=None,
     n_warm_starts: int = 3,
+    warm_gap: float = 0.5,
     method: str = "lm",
     max_steps: int = 500,
     lanes_per_call: int | None = None,
+    progress: bool | None = None,
 ) -> Bootstrap:
     """Fit `law` to `n` resamples of the data at once.
 
     Args:
-        law, frame, x, y, weights, group, loss, delta, starts, method, max_steps:
+        law: a `Law` or a built-in law's name; or a `Fit` to resample (its data,
+            loss and optimum are reused, and `frame`, `x`, `y`, `weights`,
+            `group`, `loss`, `delta` and `starts` must be left out).
+        frame, x, y, weights, group, loss, delta, starts, method, max_steps:
             as in `scalejax.fit` (the full-data fit uses `starts`).
         n: number of resamples.
         seed: seed of the resampling; the same seed gives the same draws
-            whatever `lanes_per_call`.
+            whatever `lanes_per_call` and however many devices run them.
         scheme: `"rows"` (multinomial over runs), `"groups"` (whole groups of
             the `group` column move together), `"bayesian"` (Dirichlet
             weights) or `"residual"` (fitted values plus resampled residuals).
         level: default interval level.
-        n_warm_starts: starts per resample: the full-data optimum and the best
-            other distinct optima of the grid.
-        lanes_per_call: lanes per compiled call (memory bound); results do not depend on it.
+        n_warm_starts: starts per resample: the full-data optimum and up to
+            `n_warm_starts - 1` other distinct optima of the start grid.
+        warm_gap: other optima are used only if their full-data objective is
+            within a factor `1 + warm_gap` of the best (see `Bootstrap.warm_starts`).
+        lanes_per_call: lanes per compiled call and device (memory bound); results do not depend on it.
+        progress: show a progress bar (None: only in a terminal or notebook, after 2 s).
 
     Returns:
         A `Bootstrap`.
@@ -247,24 +291,32 @@ def bootstrap(
         >>> list(boot.interval(0.95).columns)
         ['lo', 'hi']
     """
-    if not (isinstance(n, int | np.integer) and n >= 2):
+    if not (isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 2):
         raise ScalejaxError(f"the number of resamples must be an integer >= 2, got {n!r}")
     if scheme not in SCHEMES:
         raise ScalejaxError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     _tails(level)
-    result = fit(
-        law,
-        frame,
-        x=x,
-        y=y,
-        weights=weights,
-        group=group,
-        loss=loss,
-        delta=delta,
-        starts=starts,
-        method=method,
-        max_steps=max_steps,
-    )
+    if isinstance(law, Fit):
+        given = {"frame": frame, "x": x, "y": y, "weights": weights, "group": group, "starts": starts}
+        clash = [k for k, v in given.items() if v is not None]
+        if clash:
+            raise ScalejaxError(f"bootstrap of a Fit reuses its data and loss; leave out {', '.join(clash)}")
+        result = law
+    else:
+        result = fit(
+            law,
+            frame,
+            x=x,
+            y=y,
+            weights=weights,
+            group=group,
+            loss=loss,
+            delta=delta,
+            starts=starts,
+            method=method,
+            max_steps=max_steps,
+            progress=progress,
+        )
     data, law = result.data, result.law
     rng = np.random.default_rng(seed)
     target = data.target(result.loss.log_scale)
@@ -278,7 +330,7 @@ def bootstrap(
         lane_target = target
         lane_weights = resample_weights(data, n, scheme, rng)
 
-    warm = _warm_starts(result, max(1, int(n_warm_starts)))
+    warm = _warm_starts(result, max(1, int(n_warm_starts)), float(warm_gap))
     k = warm.shape[0]
     u0 = np.tile(warm, (n, 1))
     lane_w = np.repeat(lane_weights, k, axis=0)
@@ -294,6 +346,8 @@ def bootstrap(
             method=method,
             config=SolverConfig(max_steps=int(max_steps)),
             lanes_per_call=lanes_per_call,
+            progress=progress,
+            desc="bootstrap lanes",
         )
     f = np.where(sol.status == CONVERGED, sol.objective, np.inf).reshape(n, k)
     pick = np.argmin(f, axis=1)
@@ -304,4 +358,7 @@ def bootstrap(
         raise ScalejaxError(
             f"no resample converged (of {n}); the full-data fit may be fragile, check fit.status_counts"
         )
-    return Bootstrap(result, u, f[np.arange(n), pick][ok], scheme=scheme, n_resamples=n, level=level, jackknife_u=None)
+    out = Bootstrap(result, u, f[np.arange(n), pick][ok], scheme=scheme, n_resamples=n, level=level, jackknife_u=None)
+    out.warm_starts = warm
+    out.n_rescued = int(np.sum(ok & (pick > 0)))
+    return out

@@ -176,6 +176,7 @@ def fit(
     starts=None,
     method: str = "lm",
     max_steps: int = 500,
+    progress: bool | None = None,
 ) -> Fit:
     """Fit `law` to the data from every start at once and keep the best optimum.
 
@@ -192,6 +193,8 @@ def fit(
             a DataFrame with a column per parameter, or an `(S, p)` array.
         method: `"lm"` (Levenberg-Marquardt with IRLS) or `"lbfgs"` (optax L-BFGS).
         max_steps: the most steps a start may take.
+        progress: show a progress bar over the starts (None: only in a terminal
+            or notebook, and only once the call has run 2 s).
 
     Returns:
         A `Fit`.
@@ -219,6 +222,8 @@ def fit(
             data.target(loss.log_scale),
             method=method,
             config=SolverConfig(max_steps=int(max_steps)),
+            progress=progress,
+            desc="fit starts",
         )
     return Fit(law, data, loss, solution, best_lane(law, solution))
 

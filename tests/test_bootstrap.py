@@ -170,3 +170,32 @@ def test_groups_by_run_are_wider_than_rows_on_per_checkpoint_data():
     ratio = width(groups) / width(rows)
     assert np.exp(np.mean(np.log(ratio))) > 1.5, ratio
     assert (ratio > 1).sum() >= 4, ratio
+
+
+def test_bootstrap_of_a_fit_reuses_it_and_matches(example):
+    kwargs = dict(x=X, y="loss", starts=SMALL_STARTS)
+    result = sj.fit("chinchilla", example, **kwargs)
+    a = sj.bootstrap(result, n=20, seed=2)
+    b = sj.bootstrap("chinchilla", example, n=20, seed=2, **kwargs)
+    assert a.fit is result
+    np.testing.assert_array_equal(a.u, b.u)
+    with pytest.raises(sj.ScalejaxError, match="leave out x"):
+        sj.bootstrap(result, x=X, n=20)
+
+
+def test_warm_starts_are_distinct_optima_within_the_gap(example):
+    """Every warm start after the first predicts the data differently from the others, and is not far worse."""
+    from scalejax.bootstrap import _warm_starts
+
+    grid = sj.laws.get("chinchilla").start_grid()[::15]
+    result = sj.fit("chinchilla", example, x=X, y="loss", starts=sj.Draws(sj.laws.get("chinchilla"), grid).samples)
+    warm = _warm_starts(result, 4, gap=10.0)
+    np.testing.assert_array_equal(warm[0], result.u[0])
+    preds = sj.Draws(result.law, warm).predict_draws(example)
+    for i in range(len(warm)):
+        for j in range(i):
+            assert np.max(np.abs(np.log(preds[i]) - np.log(preds[j]))) > 1e-3
+    f = result.solution.objective
+    objectives = [f[np.flatnonzero(np.all(result.solution.u == w, axis=1))[0]] for w in warm[1:]]
+    assert all(result.objective < o <= 11 * result.objective for o in objectives)
+    assert len(_warm_starts(result, 4, gap=0.0)) == 1

@@ -13,8 +13,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .._errors import ScalejaxError
+from .._progress import Progress
 from ..objectives import Loss
 from ._lbfgs import lbfgs_advance, lbfgs_init
 from ._lm import lm_advance, lm_init
@@ -99,10 +102,39 @@ def _take(tree, idx):
 
 def _put(tree, idx, values):
     def put(a, v):
-        a[idx] = np.asarray(v)[: len(idx)]
+        a[idx] = v[: len(idx)]
         return a
 
     return jax.tree.map(put, tree, values)
+
+
+class _Lanes:
+    """Where lanes run: the local devices, lanes split evenly across them with `jax.sharding`.
+
+    With one device this is plain `jnp.asarray`. With several (GPUs, or CPU
+    cores exposed as devices with `XLA_FLAGS=--xla_force_host_platform_device_count=K`,
+    or all hosts' devices after `jax.distributed.initialize()`), each chunk's
+    lane axis is sharded over a 1-D mesh and the data are replicated; every
+    process builds the same global arrays from the same seed, so the result
+    does not depend on how many devices or hosts there are.
+    """
+
+    def __init__(self):
+        devices = jax.devices()
+        self.n_devices = len(devices)
+        self.mesh = Mesh(np.array(devices), ("lanes",)) if self.n_devices > 1 else None
+
+    def put(self, a, sharded: bool = True):
+        a = np.asarray(a)
+        if self.mesh is None:
+            return jnp.asarray(a)
+        spec = PartitionSpec("lanes", *([None] * (a.ndim - 1))) if sharded else PartitionSpec()
+        return jax.make_array_from_callback(a.shape, NamedSharding(self.mesh, spec), lambda index: a[index])
+
+    def get(self, tree):
+        if jax.process_count() > 1:
+            tree = multihost_utils.process_allgather(tree, tiled=True)
+        return jax.tree.map(np.asarray, tree)
 
 
 def solve_lanes(
@@ -117,13 +149,18 @@ def solve_lanes(
     config: SolverConfig | None = None,
     lanes_per_call: int | None = None,
     steps_per_round: int = 16,
+    progress: bool | None = None,
+    desc: str = "lanes",
 ) -> Solution:
     """Solve `L` independent lanes: lane `i` starts at `u0[i]` with point weights `weights[i]`.
 
     Lanes run in fixed-size chunks (one compiled shape, small enough to stay
     in cache) for `steps_per_round` steps at a time; after each round the
     lanes still running are packed together, so a few slow lanes do not make
-    every lane pay for their steps.
+    every lane pay for their steps. Each chunk is split across all devices.
+    A lane's result is bitwise the same on any number of devices; with another
+    `lanes_per_call` it agrees to rounding (sums over points vectorise
+    differently), far inside the stopping tolerances.
 
     Args:
         law: the `Law`.
@@ -135,8 +172,10 @@ def solve_lanes(
             (residual resampling).
         method: `"lm"` (Levenberg-Marquardt with IRLS) or `"lbfgs"` (optax).
         config: stopping rules.
-        lanes_per_call: lanes per compiled call; by default about 64k points' worth.
+        lanes_per_call: lanes per compiled call and device; by default about 64k points' worth.
         steps_per_round: steps between two compactions of the running lanes.
+        progress: show a progress bar (None: in a terminal or notebook, after 2 s).
+        desc: the progress bar's label.
 
     Returns:
         A `Solution` with arrays of length `L`.
@@ -149,23 +188,29 @@ def solve_lanes(
     weights = np.asarray(weights, dtype=np.float64)
     n = weights.shape[-1]
     weights = np.broadcast_to(weights, (n_lanes, n))
+    lanes = _Lanes()
 
     # Pad points to a bucket size with zero-weight copies of the first point.
     n_pad = bucket_size(n)
     pad_idx = np.concatenate([np.arange(n), np.zeros(n_pad - n, dtype=int)])
-    x_pad = {k: jnp.asarray(np.asarray(v, dtype=np.float64)[pad_idx]) for k, v in x.items()}
+    x_pad = {k: lanes.put(np.asarray(v, dtype=np.float64)[pad_idx], sharded=False) for k, v in x.items()}
     target = np.asarray(target, dtype=np.float64)
     per_lane_target = target.ndim == 2
     target_pad = target[..., pad_idx]
+    shared_target = None if per_lane_target else lanes.put(target_pad, sharded=False)
 
     def lane_target(padded):
-        return jnp.asarray(target_pad[padded] if per_lane_target else target_pad)
+        return lanes.put(target_pad[padded]) if per_lane_target else shared_target
 
     weights = np.concatenate([weights, np.zeros((n_lanes, n_pad - n))], axis=1)
 
     if lanes_per_call is None:
         lanes_per_call = max(8, 65536 // n_pad)
-    chunk = bucket_size(min(n_lanes, lanes_per_call))
+    # The same chunk shape on every device whatever their number: a lane then meets the
+    # same compiled code and the same position in its block, so its result is bitwise
+    # the same on 1 or K devices.
+    per_device = bucket_size(min(n_lanes, lanes_per_call))
+    chunk = per_device * lanes.n_devices
 
     def chunks(active):
         for start in range(0, len(active), chunk):
@@ -173,33 +218,45 @@ def solve_lanes(
             yield idx, np.concatenate([idx, np.full(chunk - len(idx), idx[0])])
 
     state = None
-    for idx, padded in chunks(np.arange(n_lanes)):
-        out = _init_compiled(
-            law, loss, method, config, jnp.asarray(u0[padded]), jnp.asarray(weights[padded]), x_pad, lane_target(padded)
-        )
-        if state is None:
-            state = jax.tree.map(lambda a: np.empty((n_lanes, *a.shape[1:]), a.dtype), out)
-        state = _put(state, idx, out)
-
-    limit = 0
-    while limit < config.max_steps:
-        limit = min(limit + steps_per_round, config.max_steps)
-        active = np.flatnonzero(state.status == RUNNING)
-        if active.size == 0:
-            break
-        for idx, padded in chunks(active):
-            out = _advance_compiled(
-                law,
-                loss,
-                method,
-                config,
-                _take(state, padded),
-                jnp.asarray(weights[padded]),
-                x_pad,
-                lane_target(padded),
-                limit,
+    with Progress(n_lanes, desc, progress) as bar:
+        for idx, padded in chunks(np.arange(n_lanes)):
+            out = lanes.get(
+                _init_compiled(
+                    law,
+                    loss,
+                    method,
+                    config,
+                    lanes.put(u0[padded]),
+                    lanes.put(weights[padded]),
+                    x_pad,
+                    lane_target(padded),
+                )
             )
+            if state is None:
+                state = jax.tree.map(lambda a: np.empty((n_lanes, *a.shape[1:]), a.dtype), out)
             state = _put(state, idx, out)
+
+        limit = 0
+        while limit < config.max_steps:
+            limit = min(limit + steps_per_round, config.max_steps)
+            active = np.flatnonzero(state.status == RUNNING)
+            bar.update(n_lanes - active.size)
+            if active.size == 0:
+                break
+            for idx, padded in chunks(active):
+                out = _advance_compiled(
+                    law,
+                    loss,
+                    method,
+                    config,
+                    jax.tree.map(lanes.put, _take(state, padded)),
+                    lanes.put(weights[padded]),
+                    x_pad,
+                    lane_target(padded),
+                    limit,
+                )
+                state = _put(state, idx, lanes.get(out))
+        bar.update(n_lanes)
 
     status = np.where(state.status == RUNNING, MAX_STEPS, state.status)
     return Solution(u=state.u, objective=state.f, status=status, steps=state.step)
