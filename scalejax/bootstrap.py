@@ -233,6 +233,7 @@ def _jackknife_fits(result: Fit, scheme: str) -> np.ndarray:
             weights,
             data.x,
             data.target(result.loss.log_scale),
+            config=SolverConfig(curvature="exact"),
         )
     return sol.u[sol.status == CONVERGED]
 
@@ -344,7 +345,7 @@ def bootstrap(
             data.x,
             lane_t,
             method=method,
-            config=SolverConfig(max_steps=int(max_steps)),
+            config=SolverConfig(max_steps=int(max_steps), curvature="exact"),
             lanes_per_call=lanes_per_call,
             progress=progress,
             desc="bootstrap lanes",

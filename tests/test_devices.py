@@ -41,6 +41,8 @@ def test_four_devices_give_the_same_draws_as_one(tmp_path):
 
     assert jax.device_count() == 1
     frame = sj.datasets.load_example("chinchilla")
-    one = sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=30, seed=11, starts=STARTS, lanes_per_call=16)
+    one = sj.bootstrap(
+        "chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=30, seed=11, starts=STARTS, lanes_per_call=16
+    )
     np.testing.assert_array_equal(four["fit_u"], one.fit.u)
     np.testing.assert_array_equal(four["u"], one.u)

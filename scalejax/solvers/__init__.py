@@ -46,6 +46,12 @@ class SolverConfig(NamedTuple):
     A lane converges when an accepted step changes the objective by at most
     `ftol * (|f| + fscale)`, moves the parameters by at most `xtol` relative,
     or the largest gradient entry is at most `gtol * (|f| + fscale)`.
+
+    `curvature` picks the Huber step of the LM solver: `"both"` tries the IRLS
+    majoriser and the exact Gauss-Newton curvature and keeps the better step
+    (robust from far starts: the grid); `"exact"` takes only the exact one,
+    damped along the majoriser's diagonal (one objective evaluation a step
+    instead of two: for lanes warm-started near an optimum, as in the bootstrap).
     """
 
     max_steps: int = 500
@@ -53,6 +59,7 @@ class SolverConfig(NamedTuple):
     xtol: float = 1e-12
     gtol: float = 1e-10
     fscale: float = 1e-12
+    curvature: str = "both"
 
 
 class Solution(NamedTuple):

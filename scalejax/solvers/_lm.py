@@ -64,8 +64,21 @@ def lm_advance(law, loss, config, state: LaneState, weights, x, target, step_lim
             predicted = -(g @ p + 0.5 * p @ hm @ p)
             return p, f_new, predicted
 
-        p, f_new, predicted = step(h)
-        if loss.kind == "huber":
+        if loss.kind == "huber" and config.curvature == "exact":
+            # Warm lanes (already near an optimum): one step on the exact Gauss-Newton
+            # curvature, damped along the majoriser's diagonal, which stays positive where
+            # the exact curvature vanishes (points outside the Huber band).
+            curv = jnp.where(live, weights * loss.curvature(r), 0.0)
+            h_exact = jac.T @ (curv[:, None] * jac)
+            diag = jnp.diag(h)
+            scale = jnp.maximum(diag, 1e-12 * jnp.max(diag) + 1e-300)
+            p = jnp.linalg.solve(h_exact + lam * jnp.diag(scale), -g)
+            p = jnp.where(jnp.all(jnp.isfinite(p)), p, jnp.zeros_like(p))
+            f_new = objective(law, loss, s.u + p, weights, x, target)
+            predicted = -(g @ p + 0.5 * p @ h_exact @ p)
+        else:
+            p, f_new, predicted = step(h)
+        if loss.kind == "huber" and config.curvature == "both":
             # Also try the exact Gauss-Newton curvature (rho'' = 0 outside the Huber band)
             # and keep the better step: near the optimum the IRLS majoriser over-estimates
             # curvature and converges only linearly, the exact model much faster.
