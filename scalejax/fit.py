@@ -36,13 +36,15 @@ NO_EFFECT = 1e-8
 
 
 class FitWarning(UserWarning):
-    """The fit converged, but some parameters are not determined by the data.
+    """The fit converged, but it cannot vouch for some parameters.
 
-    Raised (as a warning) when a parameter ran to a bound of its transform, or
-    the Gauss-Newton information is singular (e.g. every run has the same N,
-    so A and alpha trade off exactly) or there are no residual degrees of
-    freedom: those parameters' values are not estimates and their standard
-    errors are NaN.
+    Issued once by `fit()` with every reason `Fit.diagnose()` finds: a
+    parameter ran to a bound of its range; parameters have no effect on the
+    fitted values, or trade off exactly (singular Gauss-Newton information,
+    e.g. every run has the same N, so A and alpha are one number); no
+    residual degrees of freedom; or unconverged starts reached a lower
+    objective than the reported optimum. Standard errors that cannot be
+    computed are NaN.
     """
 
 
@@ -203,8 +205,9 @@ class Fit(Draws):
         Lists parameters that ran to a bound of their range, and why the
         Gauss-Newton standard errors are undefined if they are (no residual
         degrees of freedom, parameters with no effect on the fitted values,
-        or parameters that trade off exactly). `fit()` issues these as one
-        `FitWarning`.
+        or parameters that trade off exactly), and unconverged starts that
+        reached a lower objective than the reported optimum. `fit()` issues
+        these as one `FitWarning`.
         """
         problems = []
         at_bound = [f"{name} = {value:.6g} (bound {bound:g})" for name, value, bound in self._at_bound()]
@@ -216,6 +219,14 @@ class Fit(Draws):
         problem = self._gauss_newton()[1]
         if problem is not None:
             problems.append(problem)
+        sol = self.solution
+        lower = (sol.status != CONVERGED) & (sol.objective < self.objective - BEST_RTOL * abs(self.objective))
+        if lower.any():
+            problems.append(
+                f"{int(lower.sum())} starts that did not converge reached a lower objective "
+                f"({float(np.min(sol.objective[lower])):.6g} < {self.objective:.6g}), so a better optimum "
+                "may exist: raise max_steps or give starts nearer it"
+            )
         return problems
 
     def table(self) -> pd.DataFrame:

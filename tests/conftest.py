@@ -51,5 +51,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("-", "hostile inputs (reliability tests)")
     for category, count in sorted(TALLY.items()):
         terminalreporter.write_line(f"{category:40s} {count:6d}")
+    groups: dict[str, int] = {}
+    for category, count in TALLY.items():
+        groups[category.split(":")[0]] = groups.get(category.split(":")[0], 0) + count
+    terminalreporter.write_line("  ".join(f"{group}: {count}" for group, count in sorted(groups.items())))
     verdict = "some reliability tests FAILED" if failed else "all handled"
     terminalreporter.write_line(f"{'total':40s} {sum(TALLY.values()):6d}  ({verdict})")

@@ -278,7 +278,7 @@ def test_unwritable_path_through_the_console_command(good_csv, tmp_path):
     )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
-    handled("cli: unwritable --json path (separate process)")
+    handled("cli: unwritable --json (subprocess)")
 
 
 @pytest.mark.parametrize("failure", ["disk full while writing", "rename refused"])

@@ -416,6 +416,6 @@ def test_hostile_arrays_give_one_clear_error(case):
 
 @pytest.mark.parametrize("frame", [[1, 2, 3], {"x": [1, 2], "y": [1]}, pd.DataFrame(), "abc"], ids=repr)
 def test_things_that_are_not_tables(frame):
-    with pytest.raises(sj.DataError, match="cannot read the data as a table|not found|no rows"):
+    with pytest.raises(sj.DataError, match=r"cannot read the data as a table|not found|no rows"):
         sj.fit("power", frame, x={"x": "x"}, y="y")
     handled("frame: not a table")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hostile import handled
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import scalejax as sj
@@ -37,20 +37,20 @@ def fit_power(x, y, **options):
 
 
 def assert_honest(result, notes):
-    """A returned fit is converged and finite; anything it cannot vouch for comes with a FitWarning."""
+    """A returned fit is converged and finite; anything it cannot vouch for comes with one FitWarning."""
     values = np.array(list(result.params.values()))
     assert np.all(np.isfinite(values)) and np.isfinite(result.objective)
     assert result.solution.status[result.best] == CONVERGED
     assert result.n_converged >= result.n_at_best >= 1
     stderr = result.table()["stderr"].to_numpy()
-    at_bound = any(
-        result.params[p.name] in {p.lower, p.upper} for p in result.law.params if p.lower is not None or p.upper
-    )
+    at_bound = any(result.params[p.name] in {p.lower, p.upper} - {None} for p in result.law.params)
     if not np.all(np.isfinite(stderr)) or at_bound:
-        assert len(notes) == 1 and notes[0].startswith("law 'power': "), notes
-        assert result.diagnose()
+        assert notes, "NaN standard errors or a parameter at its bound, without a FitWarning"
+    if notes:
+        assert len(notes) == 1 and notes[0].startswith(f"law {result.law.name!r}: "), notes
+        assert all(problem in notes[0] for problem in result.diagnose())
     else:
-        assert notes == [] and result.diagnose() == []
+        assert result.diagnose() == []
 
 
 def test_exact_data_recovers_the_truth_without_warnings():
@@ -192,6 +192,8 @@ LOG_X = st.one_of(
 
 @settings(max_examples=40, deadline=None)
 @given(log_x=LOG_X, log_y=LOG_Y)
+# Found by Hypothesis: E runs to ~1e-124 and an unconverged start reaches a far lower objective.
+@example(log_x=[0.0] * 9 + [2.0, 0.0, 1.0], log_y=[0.0] * 9 + [1.0, 0.0, 0.0])
 def test_random_data_never_gives_nan_as_success(log_x, log_y):
     """Whatever the data, the result is a clear error, or a finite converged fit that warns about what it cannot vouch for."""
     x, y = np.exp(np.array(log_x)), np.exp(np.array(log_y))
