@@ -16,6 +16,7 @@ from .data import Data as Data
 from .data import DataWarning as DataWarning
 from .draws import Draws as Draws
 from .fit import Fit as Fit
+from .fit import FitWarning as FitWarning
 from .fit import fit as fit
 from .law import Law as Law
 from .law import Param as Param
@@ -35,6 +36,7 @@ __all__ = [
     "Draws",
     "Fit",
     "FitError",
+    "FitWarning",
     "Law",
     "LawError",
     "Param",

@@ -23,8 +23,16 @@ class FitError(ScalejaxError):
 
 def describe_rows(labels: Sequence, *, row_name: str = "row", limit: int = 8) -> str:
     """`rows 4, 9, 17` (or `rows 4, 9, ... and 12 more`) for an error message."""
-    labels = [str(label) for label in labels]
+    labels = [_label(label) for label in labels]
     noun = row_name if len(labels) == 1 else row_name + "s"
     if len(labels) <= limit:
         return f"{noun} {', '.join(labels)}"
     return f"{noun} {', '.join(labels[:limit])} and {len(labels) - limit} more"
+
+
+def _label(label) -> str:
+    """A row label as text that keeps a message on one line: quoted when it is blank, has a comma or a control character."""
+    text = str(label)
+    if text and text.isprintable() and text == text.strip() and "," not in text:
+        return text
+    return repr(text)

@@ -294,6 +294,8 @@ def bootstrap(
     """
     if not (isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 2):
         raise ScalejaxError(f"the number of resamples must be an integer >= 2, got {n!r}")
+    if not (isinstance(seed, int | np.integer) and seed >= 0):
+        raise ScalejaxError(f"seed must be a non-negative integer, got {seed!r}")
     if scheme not in SCHEMES:
         raise ScalejaxError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     _tails(level)

@@ -7,6 +7,8 @@ written atomically, so a failure leaves none behind.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import math
 import os
@@ -22,6 +24,7 @@ import pandas as pd
 from . import __version__
 from ._errors import ScalejaxError
 from .data import DataWarning
+from .fit import FitWarning
 
 __all__ = ["main"]
 
@@ -78,28 +81,94 @@ def _parse_x(items: list[str]) -> dict[str, str]:
     return mapping
 
 
+# Cells read as missing values (compared case-insensitively, after stripping spaces).
+_MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "<na>", "#n/a"})
+
+
 def _read_csv(path: str) -> pd.DataFrame:
+    """Read a CSV of runs into a frame whose index is each row's line number in the file.
+
+    Parsed with the `csv` module rather than pandas so that line numbers stay
+    right across blank lines and quoted newlines, and so that rows with too
+    many or too few fields are errors (pandas would silently shift columns or
+    fill gaps). Columns whose every present cell is a number become numeric.
+    """
     p = Path(path)
+    if p.is_dir():
+        raise ScalejaxError(f"{path}: is a directory; give the path of a CSV file")
     if not p.is_file():
         raise ScalejaxError(f"{path}: no such file")
     try:
-        frame = pd.read_csv(p)
-    except pd.errors.EmptyDataError:
-        raise ScalejaxError(f"{path}: the file is empty; it needs a header line and one row per run") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ScalejaxError(f"{path}: not a readable CSV ({first})") from None
-    if frame.empty:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise ScalejaxError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ScalejaxError(f"{path}: is UTF-16 text; save it as a UTF-8 CSV")
+    if b"\x00" in raw:
+        raise ScalejaxError(f"{path}: is a binary file, not a CSV text file (it holds NUL bytes)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ScalejaxError(
+            f"{path}: is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); save it as a UTF-8 CSV"
+        ) from None
+    records, lines = [], []
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        previous = 0
+        for record in reader:
+            first_line, previous = previous + 1, reader.line_num
+            if all(not cell.strip() for cell in record) and len(record) <= 1:
+                continue  # a blank line
+            records.append(record)
+            lines.append(first_line)
+    except csv.Error as err:
+        raise ScalejaxError(f"{path}: not a readable CSV (line {reader.line_num}: {err})") from None
+    if not records:
+        raise ScalejaxError(f"{path}: the file is empty; it needs a header line and one row per run")
+    header, header_line = records[0], lines[0]
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+        sep = next(sep for sep in ";\t|" if sep in header[0])
+        raise ScalejaxError(
+            f"{path}: the header on line {header_line} is one column {header[0]!r}; the file looks separated by "
+            f"{sep!r}, but scalejax reads comma-separated values: save it with commas"
+        )
+    if len(records) == 1:
         raise ScalejaxError(f"{path}: the file has a header but no rows")
-    # Name rows by their line in the file (the header is line 1).
-    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    ragged = [(line, len(r)) for line, r in zip(lines[1:], records[1:], strict=True) if len(r) != len(header)]
+    if ragged:
+        detail = ", ".join(f"line {line} has {n}" for line, n in ragged[:4])
+        more = f" and {len(ragged) - 4} more" if len(ragged) > 4 else ""
+        rows = "1 row does not" if len(ragged) == 1 else f"{len(ragged)} rows do not"
+        raise ScalejaxError(
+            f"{path}: {rows} have the {len(header)} fields of the header on line {header_line} "
+            f"({detail}{more}); every row needs one value per column (check for stray or missing commas)"
+        )
+    columns = {}
+    for j in range(len(header)):
+        cells = [r[j].strip() for r in records[1:]]
+        values = pd.Series([None if c.lower() in _MISSING else c for c in cells], dtype=object)
+        numbers = pd.to_numeric(values, errors="coerce")
+        columns[j] = numbers if numbers.isna().sum() == values.isna().sum() else values
+    frame = pd.DataFrame(columns)
+    # Duplicate header names stay duplicated: Data.from_frame refuses a duplicated column it is asked to use.
+    frame.columns = pd.Index([name.strip() for name in header], dtype=object)
+    frame.index = pd.Index(lines[1:])
     return frame
+
+
+# More steps than this per start is a typo, not a setting.
+MAX_STEPS_LIMIT = 1_000_000
 
 
 def _check_writable(path: str | None) -> None:
     if path is None:
         return
+    if not path.strip() or "\x00" in path:
+        raise UsageError(f"--json needs a file path, got {path!r}")
     parent = Path(path).resolve().parent
+    if parent.exists() and not parent.is_dir():
+        raise ScalejaxError(f"--json {path}: {parent} is a file, not a directory")
     if not parent.is_dir():
         raise ScalejaxError(f"--json {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
@@ -109,16 +178,27 @@ def _check_writable(path: str | None) -> None:
 
 
 def write_json_atomic(path: str, payload: dict) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it into place."""
+    """Write JSON to a temporary file beside `path`, then rename it into place.
+
+    On any failure the temporary file is removed and `path` is left as it was
+    (absent, or an earlier complete file); a write error is a `ScalejaxError`.
+    """
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.resolve().parent)
     try:
-        with os.fdopen(fd, "w") as fh:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.resolve().parent)
+    except OSError as err:
+        raise ScalejaxError(f"--json {path}: cannot write there ({err.strerror or err})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(payload, fh, indent=2, allow_nan=False)
             fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ScalejaxError(f"--json {path}: writing failed ({err.strerror or err}); nothing was written") from None
         raise
 
 
@@ -134,8 +214,10 @@ def _cmd_fit(args) -> int:
 
     law = get(args.law)
     x = _parse_x(args.x)
-    if args.max_steps <= 0:
-        raise UsageError(f"--max-steps must be a positive integer, got {args.max_steps}")
+    if not 1 <= args.max_steps <= MAX_STEPS_LIMIT:
+        raise UsageError(f"--max-steps must be between 1 and {MAX_STEPS_LIMIT}, got {args.max_steps}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.bootstrap is not None and not 2 <= args.bootstrap <= 1_000_000:
         raise UsageError(f"--bootstrap must be between 2 and 1000000 resamples, got {args.bootstrap}")
     _check_writable(args.json)
@@ -143,18 +225,22 @@ def _cmd_fit(args) -> int:
     loss = make_loss(args.loss, args.delta)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
+        warnings.simplefilter("always", FitWarning)
         data = make_data(law, frame, x, args.y, args.weights, None, loss, row_name="line")
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-
-    start = time.perf_counter()
-    boot = None
-    if args.bootstrap:
-        boot = bootstrap(law, data, n=args.bootstrap, seed=args.seed, loss=loss, max_steps=args.max_steps)
-        result = boot.fit
-    else:
-        result = fit(law, data, loss=loss, max_steps=args.max_steps)
-    seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        boot = None
+        if args.bootstrap:
+            boot = bootstrap(law, data, n=args.bootstrap, seed=args.seed, loss=loss, max_steps=args.max_steps)
+            result = boot.fit
+        else:
+            result = fit(law, data, loss=loss, max_steps=args.max_steps)
+        seconds = time.perf_counter() - start
+    notes = [
+        str(w.message) if issubclass(w.category, DataWarning | FitWarning) else f"{w.category.__name__}: {w.message}"
+        for w in caught
+    ]
+    for note in notes:
+        print(f"warning: {one_line(note)}", file=sys.stderr)
     table = result.table()
     if boot is not None:
         table = table.join(boot.interval(0.95).rename(columns={"lo": "lo95", "hi": "hi95"}))
@@ -180,6 +266,7 @@ def _cmd_fit(args) -> int:
             "columns": {k: str(v) for k, v in data.columns.items()},
             "csv": str(args.csv),
             "scalejax_version": __version__,
+            "warnings": notes,
         }
         if boot is not None:
             intervals = boot.interval(0.95)
@@ -227,13 +314,18 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def one_line(text: str) -> str:
+    """`text` with line breaks and other unprintable characters escaped, so that a message is one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `scalejax` command; returns the exit status."""
     try:
         args = _parser().parse_args(argv)
         return {"fit": _cmd_fit, "laws": _cmd_laws, "demo": _cmd_demo}[args.command](args)
     except ScalejaxError as err:
-        print(f"scalejax: error: {err}", file=sys.stderr)
+        print(f"scalejax: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("scalejax: interrupted", file=sys.stderr)

@@ -163,20 +163,28 @@ class Data:
     ) -> Data:
         """The same validation for arrays: `x` maps law input names to arrays."""
         frame = {f"{k}": np.asarray(v).ravel() for k, v in x.items()}
-        lengths = {k: len(v) for k, v in frame.items()} | {"y" if "y" not in frame else "(y)": np.asarray(y).size}
+        # Messages name the target, weights and groups by these names, unless an input already has one.
+        names = {role: role if role not in frame else f"__{role}" for role in ("y", "weights", "group")}
+        extra = (
+            {"y": y}
+            | ({"weights": weights} if weights is not None else {})
+            | ({"group": groups} if groups is not None else {})
+        )
+        lengths = {k: len(v) for k, v in frame.items()}
+        for role, values in extra.items():
+            values = np.asarray(values)
+            if role == "weights" and values.ndim == 0:
+                values = np.broadcast_to(values, (np.asarray(y).size,))
+            frame[names[role]] = values.ravel()
+            lengths[role] = values.size
         if len(set(lengths.values())) > 1:
-            raise DataError(f"inputs and y have different lengths: {lengths}")
-        frame["__y"] = np.asarray(y).ravel()
-        if weights is not None:
-            frame["__weights"] = np.broadcast_to(np.asarray(weights, dtype=float), frame["__y"].shape)
-        if groups is not None:
-            frame["__group"] = np.asarray(groups).ravel()
+            raise DataError(f"inputs and y have different lengths: {lengths}; give one value per point in each")
         return cls.from_frame(
             pd.DataFrame(frame),
             x={k: k for k in x},
-            y="__y",
-            weights="__weights" if weights is not None else None,
-            group="__group" if groups is not None else None,
+            y=names["y"],
+            weights=names["weights"] if weights is not None else None,
+            group=names["group"] if groups is not None else None,
             law=law,
             positive_y=positive_y,
         )
@@ -204,6 +212,10 @@ class Data:
 def _numeric(series: pd.Series, column, labels, row_name: str, *, positive: bool, why: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(series):
         raise DataError(f"column {column!r} holds true/false values; it must hold numbers")
+    if pd.api.types.is_complex_dtype(series) or (
+        series.dtype == object and any(isinstance(v, complex | np.complexfloating) for v in series)
+    ):
+        raise DataError(f"column {column!r} holds complex numbers; it must hold real numbers")
     values = pd.to_numeric(series, errors="coerce")
     bad = values.isna().to_numpy() & series.notna().to_numpy()
     if bad.any():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import jax
@@ -17,11 +18,34 @@ from .laws import get as get_law
 from .objectives import Loss, make_loss, residuals
 from .solvers import CONVERGED, STATUS_NAMES, Solution, SolverConfig, solve_lanes
 
-__all__ = ["Fit", "fit", "make_data", "make_starts"]
+__all__ = ["Fit", "FitWarning", "fit", "make_data", "make_starts"]
 
 # Starts whose final objective is within this relative distance of the best one
 # count as having reached the best optimum.
 BEST_RTOL = 1e-6
+# A parameter closer than this to an open bound (relative to max(1, |bound|), or to
+# the width of a two-sided interval) has run to the bound: its transform is flat
+# there, so the solver stops on a vanishing gradient, not at an optimum inside.
+AT_BOUND_RTOL = 1e-12
+# Smallest eigenvalue of the Gauss-Newton information scaled to unit diagonal
+# below which the parameters along its eigenvector are not identified.
+SINGULAR_EIG = 1e-12
+# A parameter whose unit step in the solver's space moves the fitted values (log
+# scale; relative to the rms of y on the raw scale) by less than this has no effect.
+NO_EFFECT = 1e-8
+
+
+class FitWarning(UserWarning):
+    """The fit converged, but it cannot vouch for some parameters.
+
+    Issued once by `fit()` with every reason `Fit.diagnose()` finds: a
+    parameter ran to a bound of its range; parameters have no effect on the
+    fitted values, or trade off exactly (singular Gauss-Newton information,
+    e.g. every run has the same N, so A and alpha are one number); no
+    residual degrees of freedom; or unconverged starts reached a lower
+    objective than the reported optimum. Standard errors that cannot be
+    computed are NaN.
+    """
 
 
 class Fit(Draws):
@@ -90,8 +114,16 @@ class Fit(Draws):
         `s^2 (J^T W J)^-1` with `J` the Jacobian of the residuals with respect
         to the natural parameters, `W` the point weights and
         `s^2 = sum(w r^2) / (n - p)`. Asymptotic and local: the bootstrap or
-        the posterior give honest intervals.
+        the posterior give honest intervals. All NaN when it is undefined
+        (no residual degrees of freedom, or parameters the data do not
+        identify); `diagnose()` says why.
         """
+        return self._gauss_newton()[0].copy()
+
+    def _gauss_newton(self) -> tuple[pd.DataFrame, str | None]:
+        """The covariance and, when it is undefined, the reason (cached)."""
+        if getattr(self, "_gn_cache", None) is not None:
+            return self._gn_cache
         law, names = self.law, list(self.law.param_names)
         theta = np.array([self.params[k] for k in names])
         with jax.enable_x64(True):
@@ -106,16 +138,96 @@ class Fit(Draws):
             jac = np.asarray(jax.jacfwd(resid)(jnp.asarray(theta)))
             r = np.asarray(resid(jnp.asarray(theta)))
         w = self.data.weights
-        dof = int(np.sum(w > 0)) - len(names)
-        info = jac.T @ (w[:, None] * jac)
-        if dof <= 0 or not np.all(np.isfinite(info)):
-            cov = np.full((len(names), len(names)), np.nan)
+        live = w > 0
+        dof = int(np.sum(live)) - len(names)
+        info = jac[live].T @ (w[live, None] * jac[live])
+        cov = np.full((len(names), len(names)), np.nan)
+        problem = None
+        if dof <= 0:
+            problem = (
+                f"{int(np.sum(live))} weighted points for {len(names)} parameters leave no residual "
+                "degrees of freedom, so standard errors are undefined"
+            )
+        elif not np.all(np.isfinite(info)):
+            problem = "the Jacobian is not finite at the optimum, so standard errors are undefined"
         else:
-            s2 = float(np.sum(w * r**2) / dof)
-            eig = np.linalg.eigvalsh(info)
-            singular = eig[0] <= 1e-14 * max(eig[-1], 1e-300)
-            cov = np.full_like(info, np.nan) if singular else s2 * np.linalg.inv(info)
-        return pd.DataFrame(cov, index=names, columns=names)
+            # How far the fitted values move (root mean square, on the fitted scale) for a unit
+            # step of each parameter in the solver's space (a factor e for log-transformed ones).
+            step = np.array([_natural_per_unit(p, self.params[p.name]) for p in law.params])
+            effect = np.sqrt(np.sum(w[live, None] * (jac[live] * step) ** 2, axis=0) / np.sum(w[live]))
+            size = 1.0 if self.loss.log_scale else float(np.sqrt(np.average(self.data.y**2, weights=w)))
+            pinned = {name for name, _, _ in self._at_bound()}
+            idle = [names[i] for i in np.flatnonzero(effect <= NO_EFFECT * size) if names[i] not in pinned]
+            if idle:
+                problem = (
+                    f"parameters {', '.join(idle)} have no effect on the fitted values at these inputs "
+                    f"(a unit step in the solver's space moves them by less than {NO_EFFECT:g}), so the data "
+                    "do not determine them and standard errors are NaN"
+                )
+            else:
+                # Scale to unit diagonal so that the test does not depend on the parameters' units.
+                scale = np.sqrt(np.diag(info))
+                dead = scale <= 1e-300
+                if dead.any():
+                    idle = [names[i] for i in np.flatnonzero(dead)]
+                else:
+                    eig, vec = np.linalg.eigh(info / np.outer(scale, scale))
+                    if eig[0] <= SINGULAR_EIG:
+                        idle = [names[i] for i in np.flatnonzero(np.abs(vec[:, 0]) > 0.1)]
+                    else:
+                        s2 = float(np.sum(w * r**2) / dof)
+                        cov = s2 * np.linalg.inv(info / np.outer(scale, scale)) / np.outer(scale, scale)
+                if idle:
+                    problem = (
+                        f"parameters {', '.join(idle)} are not identified by the data (singular Gauss-Newton "
+                        "information: e.g. all runs share one value of an input, so terms trade off exactly), "
+                        "so standard errors are NaN"
+                    )
+        self._gn_cache = (pd.DataFrame(cov, index=names, columns=names), problem)
+        return self._gn_cache
+
+    def _at_bound(self) -> list[tuple[str, float, float]]:
+        """`(name, value, bound)` of each parameter that ran to a bound of its range."""
+        out = []
+        for p in self.law.params:
+            value = self.params[p.name]
+            width = (p.upper - p.lower) if p.lower is not None and p.upper is not None else None
+            for bound in (p.lower, p.upper):
+                if bound is not None:
+                    tol = AT_BOUND_RTOL * (width if width is not None else max(1.0, abs(bound)))
+                    if abs(value - bound) <= tol:
+                        out.append((p.name, value, bound))
+        return out
+
+    def diagnose(self) -> list[str]:
+        """Reasons not to trust some parameters (empty when there are none).
+
+        Lists parameters that ran to a bound of their range, and why the
+        Gauss-Newton standard errors are undefined if they are (no residual
+        degrees of freedom, parameters with no effect on the fitted values,
+        or parameters that trade off exactly), and unconverged starts that
+        reached a lower objective than the reported optimum. `fit()` issues
+        these as one `FitWarning`.
+        """
+        problems = []
+        at_bound = [f"{name} = {value:.6g} (bound {bound:g})" for name, value, bound in self._at_bound()]
+        if at_bound:
+            problems.append(
+                f"{', '.join(at_bound)} ran to the bound of its range: the data do not hold it inside, "
+                "so the value is a limit, not an estimate"
+            )
+        problem = self._gauss_newton()[1]
+        if problem is not None:
+            problems.append(problem)
+        sol = self.solution
+        lower = (sol.status != CONVERGED) & (sol.objective < self.objective - BEST_RTOL * abs(self.objective))
+        if lower.any():
+            problems.append(
+                f"{int(lower.sum())} starts that did not converge reached a lower objective "
+                f"({float(np.min(sol.objective[lower])):.6g} < {self.objective:.6g}), so a better optimum "
+                "may exist: raise max_steps or give starts nearer it"
+            )
+        return problems
 
     def table(self) -> pd.DataFrame:
         """Value and Gauss-Newton standard error of each parameter."""
@@ -124,6 +236,19 @@ class Fit(Draws):
         return pd.DataFrame(
             {"value": [self.params[k] for k in cov.index], "stderr": stderr}, index=pd.Index(cov.index, name="param")
         )
+
+
+def _natural_per_unit(param, value: float) -> float:
+    """d(natural value) / d(solver-space value) of `param` at `value`: how its transform scales a step."""
+    match param.transform:
+        case "identity":
+            return 1.0
+        case "lower":
+            return value - param.lower
+        case "upper":
+            return param.upper - value
+        case _:
+            return (value - param.lower) * (param.upper - value) / (param.upper - param.lower)
 
 
 def make_data(law: Law, frame, x, y, weights, group, loss: Loss, row_name: str = "row") -> Data:
@@ -197,7 +322,9 @@ def fit(
             or notebook, and only once the call has run 2 s).
 
     Returns:
-        A `Fit`.
+        A `Fit`. Raises `FitError` when no start converges to finite
+        parameters; warns `FitWarning` when the fit converged but some
+        parameters ran to a bound or are not identified (`Fit.diagnose()`).
 
     Example:
         >>> import scalejax as sj
@@ -225,7 +352,16 @@ def fit(
             progress=progress,
             desc="fit starts",
         )
-    return Fit(law, data, loss, solution, best_lane(law, solution))
+    result = Fit(law, data, loss, solution, best_lane(law, solution))
+    problems = result.diagnose()
+    if problems:
+        warnings.warn(
+            f"law {law.name!r}: " + "; ".join(problems) + "; check the design, fix or drop those parameters, "
+            "or use the bootstrap or posterior for intervals",
+            FitWarning,
+            stacklevel=2,
+        )
+    return result
 
 
 def best_lane(law: Law, solution: Solution) -> int:

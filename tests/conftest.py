@@ -39,3 +39,21 @@ def chinchilla_starts():
     """
     grid = itertools.product((1.0, 3.0), (100.0, 5000.0), (100.0, 5000.0), (0.2, 0.4, 0.6), (0.2, 0.4, 0.6))
     return _read_only(list(grid))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Report how many hostile inputs the reliability tests tried, by category."""
+    from hostile import TALLY
+
+    if not TALLY:
+        return
+    failed = any("reliability" in report.nodeid for report in terminalreporter.stats.get("failed", []))
+    terminalreporter.write_sep("-", "hostile inputs (reliability tests)")
+    for category, count in sorted(TALLY.items()):
+        terminalreporter.write_line(f"{category:40s} {count:6d}")
+    groups: dict[str, int] = {}
+    for category, count in TALLY.items():
+        groups[category.split(":")[0]] = groups.get(category.split(":")[0], 0) + count
+    terminalreporter.write_line("  ".join(f"{group}: {count}" for group, count in sorted(groups.items())))
+    verdict = "some reliability tests FAILED" if failed else "all handled"
+    terminalreporter.write_line(f"{'total':40s} {sum(TALLY.values()):6d}  ({verdict})")
