@@ -1,5 +1,23 @@
 """Decisions from fitted laws, each written for one parameter set and vmapped over draws."""
 
 from ._compute_optimal import chinchilla_compute_optimal as chinchilla_compute_optimal
+from ._compute_optimal import compute_optimal as compute_optimal
+from ._compute_optimal import inference_optimal as inference_optimal
+from ._compute_optimal import inference_optimal_split as inference_optimal_split
+from ._compute_optimal import optimal_split as optimal_split
+from ._compute_optimal import tokens_for_loss as tokens_for_loss
+from ._compute_optimal import tokens_for_loss_split as tokens_for_loss_split
+from ._intervals import interval_table as interval_table
+from ._intervals import noise_scale as noise_scale
 
-__all__ = ["chinchilla_compute_optimal"]
+__all__ = [
+    "chinchilla_compute_optimal",
+    "compute_optimal",
+    "inference_optimal",
+    "inference_optimal_split",
+    "interval_table",
+    "noise_scale",
+    "optimal_split",
+    "tokens_for_loss",
+    "tokens_for_loss_split",
+]
