@@ -1,5 +1,8 @@
 """Decisions from fitted laws, each written for one parameter set and vmapped over draws."""
 
+from ._backtest import backtest as backtest
+from ._backtest import compare_laws as compare_laws
+from ._backtest import information_criteria as information_criteria
 from ._compute_optimal import chinchilla_compute_optimal as chinchilla_compute_optimal
 from ._compute_optimal import compute_optimal as compute_optimal
 from ._compute_optimal import inference_optimal as inference_optimal
@@ -7,14 +10,19 @@ from ._compute_optimal import inference_optimal_split as inference_optimal_split
 from ._compute_optimal import optimal_split as optimal_split
 from ._compute_optimal import tokens_for_loss as tokens_for_loss
 from ._compute_optimal import tokens_for_loss_split as tokens_for_loss_split
+from ._extrapolate import extrapolate as extrapolate
 from ._intervals import interval_table as interval_table
 from ._intervals import noise_scale as noise_scale
 
 __all__ = [
+    "backtest",
     "chinchilla_compute_optimal",
+    "compare_laws",
     "compute_optimal",
+    "extrapolate",
     "inference_optimal",
     "inference_optimal_split",
+    "information_criteria",
     "interval_table",
     "noise_scale",
     "optimal_split",
