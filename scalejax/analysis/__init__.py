@@ -13,8 +13,11 @@ from ._compute_optimal import tokens_for_loss_split as tokens_for_loss_split
 from ._extrapolate import extrapolate as extrapolate
 from ._intervals import interval_table as interval_table
 from ._intervals import noise_scale as noise_scale
+from ._isoflop import IsoFLOP as IsoFLOP
+from ._isoflop import isoflop as isoflop
 
 __all__ = [
+    "IsoFLOP",
     "backtest",
     "chinchilla_compute_optimal",
     "compare_laws",
@@ -24,6 +27,7 @@ __all__ = [
     "inference_optimal_split",
     "information_criteria",
     "interval_table",
+    "isoflop",
     "noise_scale",
     "optimal_split",
     "tokens_for_loss",
