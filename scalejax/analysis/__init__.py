@@ -11,6 +11,7 @@ from ._compute_optimal import optimal_split as optimal_split
 from ._compute_optimal import tokens_for_loss as tokens_for_loss
 from ._compute_optimal import tokens_for_loss_split as tokens_for_loss_split
 from ._extrapolate import extrapolate as extrapolate
+from ._influence import influence as influence
 from ._intervals import interval_table as interval_table
 from ._intervals import noise_scale as noise_scale
 from ._isoflop import IsoFLOP as IsoFLOP
@@ -25,6 +26,7 @@ __all__ = [
     "extrapolate",
     "inference_optimal",
     "inference_optimal_split",
+    "influence",
     "information_criteria",
     "interval_table",
     "isoflop",
