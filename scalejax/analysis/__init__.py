@@ -10,6 +10,7 @@ from ._compute_optimal import inference_optimal_split as inference_optimal_split
 from ._compute_optimal import optimal_split as optimal_split
 from ._compute_optimal import tokens_for_loss as tokens_for_loss
 from ._compute_optimal import tokens_for_loss_split as tokens_for_loss_split
+from ._design import design as design
 from ._extrapolate import extrapolate as extrapolate
 from ._influence import influence as influence
 from ._intervals import interval_table as interval_table
@@ -23,6 +24,7 @@ __all__ = [
     "chinchilla_compute_optimal",
     "compare_laws",
     "compute_optimal",
+    "design",
     "extrapolate",
     "inference_optimal",
     "inference_optimal_split",
