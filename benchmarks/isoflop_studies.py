@@ -27,7 +27,9 @@ def main() -> None:
     args = parser.parse_args()
     runs = pd.read_csv(DATA)
     runs = runs[~runs.outlier]
-    print("| experiment | budgets | runs | a (N* ~ C^a) | 95% interval | b (D* ~ C^b) | N* at 1e24 FLOPs | 95% interval | s |")
+    print(
+        "| experiment | budgets | runs | a (N* ~ C^a) | 95% interval | b (D* ~ C^b) | N* at 1e24 FLOPs | 95% interval | s |"
+    )
     print("|---|---:|---:|---:|---|---:|---:|---|---:|")
     for name, frame in runs.groupby("experiment", sort=True):
         start = time.perf_counter()
