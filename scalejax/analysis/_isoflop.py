@@ -110,7 +110,7 @@ def isoflop(
         >>> import scalejax as sj
         >>> frame = sj.datasets.load_example("chinchilla")
         >>> iso = sj.analysis.isoflop(frame, N="N", loss="loss", compute="C", n_boot=200)
-        >>> 0.4 < iso.power_law.loc["N", "exponent"] < 0.6
+        >>> bool(0.4 < iso.power_law.loc["N", "exponent"] < 0.6)
         True
 
     References:
