@@ -125,6 +125,7 @@ def test_greedy_respects_budget_and_k():
         x=X,
         y="loss",
         starts=SMALL_STARTS,
+        loss="squared_log",
     )
     cands = candidate_runs()
     table = sj.analysis.design(fit, cands, lambda p: sj.analysis.chinchilla_compute_optimal(p, 1e24)["N"], k=3)
