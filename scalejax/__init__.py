@@ -10,6 +10,7 @@ from ._errors import DataError as DataError
 from ._errors import FitError as FitError
 from ._errors import LawError as LawError
 from ._errors import ScalejaxError as ScalejaxError
+from .analysis import compute_optimal as compute_optimal
 from .bootstrap import Bootstrap as Bootstrap
 from .bootstrap import bootstrap as bootstrap
 from .data import Data as Data
@@ -43,6 +44,7 @@ __all__ = [
     "ScalejaxError",
     "analysis",
     "bootstrap",
+    "compute_optimal",
     "datasets",
     "fit",
     "law",

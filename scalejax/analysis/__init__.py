@@ -1,5 +1,39 @@
 """Decisions from fitted laws, each written for one parameter set and vmapped over draws."""
 
+from ._backtest import backtest as backtest
+from ._backtest import compare_laws as compare_laws
+from ._backtest import information_criteria as information_criteria
 from ._compute_optimal import chinchilla_compute_optimal as chinchilla_compute_optimal
+from ._compute_optimal import compute_optimal as compute_optimal
+from ._compute_optimal import inference_optimal as inference_optimal
+from ._compute_optimal import inference_optimal_split as inference_optimal_split
+from ._compute_optimal import optimal_split as optimal_split
+from ._compute_optimal import tokens_for_loss as tokens_for_loss
+from ._compute_optimal import tokens_for_loss_split as tokens_for_loss_split
+from ._design import design as design
+from ._extrapolate import extrapolate as extrapolate
+from ._influence import influence as influence
+from ._intervals import interval_table as interval_table
+from ._intervals import noise_scale as noise_scale
+from ._isoflop import IsoFLOP as IsoFLOP
+from ._isoflop import isoflop as isoflop
 
-__all__ = ["chinchilla_compute_optimal"]
+__all__ = [
+    "IsoFLOP",
+    "backtest",
+    "chinchilla_compute_optimal",
+    "compare_laws",
+    "compute_optimal",
+    "design",
+    "extrapolate",
+    "inference_optimal",
+    "inference_optimal_split",
+    "influence",
+    "information_criteria",
+    "interval_table",
+    "isoflop",
+    "noise_scale",
+    "optimal_split",
+    "tokens_for_loss",
+    "tokens_for_loss_split",
+]
