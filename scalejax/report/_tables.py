@@ -242,8 +242,8 @@ def backtest_table(draws: Draws, data: Data, level: float, *, holdout: float = 0
     """Refit on all but the largest runs and predict the held-out ones; None when too few runs remain.
 
     The runs whose scale (compute, or the first input) is among the top
-    `holdout` share are held out, ties included, so a whole top budget
-    leaves together. A `Bootstrap` is refitted with the same scheme (at most
+    `holdout` share are held out, with any run within 1% of the smallest
+    held-out scale, so a whole top budget leaves together. A `Bootstrap` is refitted with the same scheme (at most
     `max_resamples` resamples); any other draws with a point fit. The refit
     starts from the distinct optima the full fit's start grid reached (as the
     bootstrap warm-starts its resamples), or from the law's grid for draws
@@ -257,7 +257,8 @@ def backtest_table(draws: Draws, data: Data, level: float, *, holdout: float = 0
     scale, _ = scale_of(law, data.x)
     n_hold = max(1, round(holdout * int(live.sum())))
     threshold = np.sort(scale[live])[-n_hold]
-    held = live & (scale >= threshold)
+    # Runs within 1% of the threshold count as ties: a budget's runs rarely have exactly equal 6 N D.
+    held = live & (scale >= threshold - 0.01 * abs(threshold))
     train = live & ~held
     if int(train.sum()) < law.n_params + 1 or not held.any():
         return None
