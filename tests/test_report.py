@@ -256,3 +256,20 @@ def test_cli_report_writes_html_and_saves_the_result(frame, tmp_path, capsys):
     _, err = capsys.readouterr()
     assert status == 2 and "--out" in err and "does not exist" in err
     assert not (tmp_path / "no.html").exists()
+
+
+def test_report_escapes_text_from_a_custom_law(tmp_path):
+    @sj.law(
+        params=[sj.Param("E", lower=0), sj.Param("A", lower=0), "alpha"],
+        inputs=["N"],
+        equation="y = E + A N^-alpha for N < 1e12 & more",
+        reference="<b>not bold</b>",
+    )
+    def my_law(p, x):
+        return p["E"] + p["A"] * x["N"] ** -p["alpha"]
+
+    draws = sj.Draws(my_law, np.array([[0.5, 3.0, 0.3], [0.6, 3.1, 0.32], [0.55, 2.9, 0.31]]))
+    text = sj.write_report(draws, targets={"N": [1e11]}, out=tmp_path / "custom.html").read_text()
+    assert "N &lt; 1e12 &amp; more" in text and "&lt;b&gt;not bold&lt;/b&gt;" in text and "<b>" not in text
+    assert text.count("Skipped: no data.") == 3  # fit, residuals, backtest
+    assert "Skipped: the frontier" in text

@@ -117,9 +117,9 @@ def build_sections(draws, data, targets, level, compute, command) -> list[Sectio
     sections.append(s)
 
     s = Section("parameters", "Parameters")
-    s.text.append(
-        f"Law <code>{law.name}</code>: {law.equation or ''}" + (f" ({law.reference})" if law.reference else "")
-    )
+    equation = f": {html.escape(law.equation)}" if law.equation else ""
+    reference = f" ({html.escape(law.reference)})" if law.reference else ""
+    s.text.append(f"Law <code>{html.escape(law.name)}</code>{equation}{reference}")
     table, how = tables.parameter_table(draws, level)
     s.text.append(f"{kind} with {draws.n_draws} draw{'s' if draws.n_draws != 1 else ''}; intervals: {how}.")
     s.tables.append(("Parameters", table))
