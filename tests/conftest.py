@@ -39,3 +39,17 @@ def chinchilla_starts():
     """
     grid = itertools.product((1.0, 3.0), (100.0, 5000.0), (100.0, 5000.0), (0.2, 0.4, 0.6), (0.2, 0.4, 0.6))
     return _read_only(list(grid))
+
+
+@pytest.fixture(scope="session")
+def example_bootstrap(chinchilla_starts):
+    """A 60-resample bootstrap of Chinchilla on the embedded example (seed 1, the small start grid)."""
+    frame = sj.datasets.load_example("chinchilla")
+    return sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=60, seed=1, starts=chinchilla_starts)
+
+
+@pytest.fixture(scope="session")
+def example_report(example_bootstrap, tmp_path_factory):
+    """The HTML report of `example_bootstrap` forecasting 70B / 1.4T and 400B / 8T runs (a path)."""
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    return sj.write_report(example_bootstrap, targets={"N": [70e9, 400e9], "D": [1.4e12, 8e12]}, out=out)

@@ -22,14 +22,12 @@ def frame():
 
 
 @pytest.fixture(scope="module")
-def boot(frame, chinchilla_starts):
-    return sj.bootstrap(
-        "chinchilla", frame, x=X, y="loss", n=40, seed=2, scheme="groups", group="budget", starts=chinchilla_starts
-    )
+def boot(example_bootstrap):
+    return example_bootstrap
 
 
-def test_fit_round_trip(boot, tmp_path):
-    fit = boot.fit
+def test_fit_round_trip(frame, chinchilla_starts, tmp_path):
+    fit = sj.fit("chinchilla", frame, x=X, y="loss", group="budget", starts=chinchilla_starts)
     path = sj.save(fit, tmp_path / "fit.npz")
     back = sj.load(path)
     assert type(back) is sj.Fit and back.law is sj.laws.get("chinchilla")
@@ -53,7 +51,7 @@ def test_bootstrap_round_trip_without_pickle(boot, tmp_path):
     assert header["format_version"] == sj._io.FORMAT_VERSION and header["kind"] == "Bootstrap"
     back = sj.load(path)
     assert type(back) is sj.Bootstrap
-    assert (back.scheme, back.n_resamples, back.n_converged, back.level) == ("groups", 40, boot.n_converged, 0.95)
+    assert (back.scheme, back.n_resamples, back.n_converged, back.level) == ("rows", 60, boot.n_converged, 0.95)
     pd.testing.assert_frame_equal(back.samples, boot.samples)
     pd.testing.assert_frame_equal(back.interval(0.9), boot.interval(0.9))
     np.testing.assert_array_equal(back.objective, boot.objective)

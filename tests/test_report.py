@@ -41,8 +41,8 @@ def frame():
 
 
 @pytest.fixture(scope="module")
-def boot(frame, chinchilla_starts):
-    return sj.bootstrap("chinchilla", frame, x=X, y="loss", n=60, seed=1, starts=chinchilla_starts)
+def boot(example_bootstrap):
+    return example_bootstrap
 
 
 @pytest.fixture(scope="module")
@@ -182,9 +182,8 @@ def test_draws_without_data_need_it_for_data_figures(boot, frame):
     assert bands_in(fig.axes[0]) == 6
 
 
-def test_html_report_has_every_section_and_nothing_external(boot, tmp_path):
-    out = sj.write_report(boot, targets=TARGETS, out=tmp_path / "report.html")
-    text = out.read_text()
+def test_html_report_has_every_section_and_nothing_external(example_report):
+    text = example_report.read_text()
     for section in SECTIONS:
         assert f'<section id="{section}">' in text
     assert not re.search(r"https?://", text) and "<script" not in text and "<link" not in text
@@ -193,7 +192,7 @@ def test_html_report_has_every_section_and_nothing_external(boot, tmp_path):
     assert all(base64.b64decode(b).startswith(b"\x89PNG\r\n\x1a\n") for b in images)
     assert "Skipped" not in text
     assert "7e+10" in text and "scheme=&#x27;rows&#x27;" in text  # a target row and the reproduce line
-    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no temporary left
+    assert not list(example_report.parent.glob(".*.tmp"))  # written atomically, no temporary left
 
 
 def test_markdown_report_writes_figures_beside_it(point, tmp_path):
@@ -208,15 +207,16 @@ def test_markdown_report_writes_figures_beside_it(point, tmp_path):
     assert "Gauss-Newton" in text  # a point fit's intervals say where they come from
 
 
-def test_report_skips_frontier_for_other_laws_and_rejects_bad_targets(frame, tmp_path):
-    power = sj.fit("power", frame, x={"x": "C"}, y="loss")
-    text = sj.write_report(power, out=tmp_path / "power.html").read_text()
-    assert "Skipped: the frontier is computed with the closed-form Chinchilla split" in text
+def test_other_laws_skip_the_frontier_and_bad_targets_fail_before_writing(frame, tmp_path):
+    law = sj.laws.get("power")
+    draws = sj.Draws(law, law.pack([[1.7, 1000.0, 0.15], [1.8, 1100.0, 0.16]]), columns={"x": "C", "y": "loss"})
     with pytest.raises(sj.LawError, match="Chinchilla form only"):
-        sj.report.plot_compute_optimal(power)
-    assert len(sj.report.plot_fit(power).axes) == 1  # one input: no colour bar
+        sj.report.plot_compute_optimal(draws, data=frame)
+    fig = sj.report.plot_fit(draws, data=frame)
+    assert len(fig.axes) == 1 and fig.axes[0].get_xlabel() == "x"  # one input: no colour bar
+    assert len(fig.axes[0].lines) == 1 and bands_in(fig.axes[0]) == 1
     with pytest.raises(sj.DataError, match="targets lack"):
-        sj.write_report(power, targets={"N": [1e9]}, out=tmp_path / "bad.html")
+        sj.write_report(draws, data=frame, targets={"N": [1e9]}, out=tmp_path / "bad.html")
     assert not (tmp_path / "bad.html").exists()
 
 
