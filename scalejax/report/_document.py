@@ -197,6 +197,11 @@ def build_sections(draws, data, targets, level, compute, command) -> list[Sectio
             f"forecast the {result.n_holdout} largest runs."
         )
         summary = result.summary()
+        if "share_inside_interval" in summary:
+            s.text.append(
+                "The intervals are of the law's prediction over the draws, not of one run's noise around it, "
+                "so they need not cover every held-out run."
+            )
         s.tables.append(("Summary", pd.DataFrame({"value": pd.Series(summary)}).rename_axis("metric")))
         s.tables.append(("Held-out runs", result.table))
         s.figure = figures._draw_backtest(draws, data, result, level)

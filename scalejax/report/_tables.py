@@ -218,6 +218,7 @@ class Backtest:
         train_scale: the largest scale (compute or first input) fitted.
         n_train, n_holdout: runs fitted and runs held out.
         method: how the draws were refitted, in words.
+        refit: `"bootstrap"` or `"point fit"`.
     """
 
     table: pd.DataFrame
@@ -225,6 +226,7 @@ class Backtest:
     n_train: int
     n_holdout: int
     method: str
+    refit: str
 
     def summary(self) -> dict[str, float]:
         """Mean and largest absolute relative error, and the share of held-out runs inside the interval."""
@@ -234,7 +236,7 @@ class Backtest:
             "max_abs_rel_error": float(np.max(np.abs(t["rel_error"]))),
         }
         if t["lo"].notna().all():
-            out["coverage"] = float(np.mean((t["observed"] >= t["lo"]) & (t["observed"] <= t["hi"])))
+            out["share_inside_interval"] = float(np.mean((t["observed"] >= t["lo"]) & (t["observed"] <= t["hi"])))
         return out
 
 
@@ -287,6 +289,7 @@ def backtest_table(draws: Draws, data: Data, level: float, *, holdout: float = 0
         int(train.sum()),
         int(held.sum()),
         method,
+        "bootstrap" if isinstance(draws, Bootstrap) else "point fit",
     )
 
 
