@@ -185,6 +185,8 @@ def test_report_renders_in_chromium(browser, example_report, tmp_path):
     assert len(images) == 7
     for image in images:
         assert image["complete"] and image["w"] > 300 and image["h"] > 200, image
+    # Nothing runs off the side of a 1200-pixel window (wide tables scroll inside their box).
+    assert browser.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     sections = browser.evaluate("Array.from(document.querySelectorAll('section h2')).map(h => h.textContent)")
     assert sections[:3] == ["Data", "Parameters", "Fit"] and sections[-1] == "Reproduce"
     # Nothing but the file itself was requested: no network, no other file.

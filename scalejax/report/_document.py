@@ -178,7 +178,8 @@ def build_sections(draws, data, targets, level, compute, command) -> list[Sectio
         )
         s.figure = figures._draw_compute_optimal(draws, data, frontier, level)
         rows = np.unique(np.linspace(0, len(frontier) - 1, 6).round().astype(int))
-        s.tables.append(("Compute-optimal allocation at a few budgets", frontier.iloc[rows].reset_index(drop=True)))
+        shown = _with_intervals(frontier.iloc[rows].set_index("compute"), ("N", "D", "tokens_per_param", "loss"))
+        s.tables.append((f"Compute-optimal allocation at a few budgets (value [{pct} interval])", shown))
     sections.append(s)
 
     s = Section("backtest", "Backtest", alt="forecasts of held-out largest runs against what was observed")
@@ -234,6 +235,15 @@ def _python_call(draws) -> str:
     return f"scalejax.write_report(<{type(draws).__name__} of {draws.law.name!r}>, ...)"
 
 
+def _with_intervals(frame: pd.DataFrame, names) -> pd.DataFrame:
+    """One text column per quantity, `value [lo, hi]`, in place of the three numeric columns."""
+    out = pd.DataFrame(index=frame.index)
+    for name in names:
+        values = zip(frame[name], frame[f"{name}_lo"], frame[f"{name}_hi"], strict=True)
+        out[name] = [f"{v:.4g}" + ("" if np.isnan(lo) else f" [{lo:.4g}, {hi:.4g}]") for v, lo, hi in values]
+    return out
+
+
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in _PACKAGES:
@@ -272,7 +282,8 @@ def _html_table(caption: str, frame: pd.DataFrame) -> str:
         for i, row in zip(frame.index, frame.itertuples(index=False), strict=True)
     )
     return (
-        f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f'<div class="table"><table><caption>{html.escape(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
 
@@ -285,6 +296,7 @@ caption { text-align: left; font-weight: 600; padding-bottom: .3em; }
 th, td { border: 1px solid #d0d0d0; padding: .25em .6em; text-align: right; }
 thead th { background: #f2f2f2; } tbody th { text-align: left; font-weight: 500; }
 img { max-width: 100%; height: auto; display: block; margin: .6em 0; }
+div.table { overflow-x: auto; max-width: 100%; }
 code { background: #f4f4f4; padding: 0 .25em; }
 nav a { margin-right: .8em; }
 @media print { body { max-width: none; margin: 0; } h2 { break-after: avoid; } figure, img, table { break-inside: avoid; }
