@@ -111,7 +111,8 @@ def test_extrapolation_matches_predict_and_covers_the_center(boot):
     fig = sj.report.plot_extrapolation(boot, TARGETS)
     ax = fig.axes[0]
     assert "2 target runs" in ax.get_title()
-    assert [t.get_text() for t in ax.texts] == ["N=7e+10, D=1.4e+12", "N=4e+11, D=8e+12"]
+    assert [t.get_text() for t in ax.texts] == ["1", "2"]  # numbered as the table's rows
+    assert list(table.index) == [1, 2] and table.index.name == "target"
 
 
 def test_compute_optimal_frontier_minimises_the_loss_on_each_isoflop(boot):

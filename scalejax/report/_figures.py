@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator
 
 from .._errors import LawError
 from ..draws import Draws
@@ -394,13 +395,12 @@ def _draw_extrapolation(draws, data, table, level) -> Figure:
         zorder=4,
         label="forecast" + (f" with {_pct(level)} interval" if banded else " (central estimate)"),
     )
-    for xi, (_, row) in zip(x_targets, table.iterrows(), strict=True):
-        text = ", ".join(f"{k}={row[k]:.3g}" for k in law.inputs)
-        ax.annotate(text, (xi, row["y"]), xytext=(6, 8), textcoords="offset points", fontsize=8)
+    for xi, yi, name in zip(x_targets, table["y"], table.index, strict=True):
+        ax.annotate(f"{name}", (xi, yi), xytext=(0, 9), textcoords="offset points", fontsize=9, ha="center")
     _set_log(ax, np.concatenate(xs), np.concatenate(ys))
     ax.set_xlabel(label)
     ax.set_ylabel(_y_label(data))
-    ax.set_title(f"extrapolation to {len(table)} target run{'s' if len(table) != 1 else ''}")
+    ax.set_title(f"extrapolation to {len(table)} target run{'s' if len(table) != 1 else ''} (numbered as in the table)")
     ax.legend(loc="best")
     return fig
 
@@ -466,6 +466,8 @@ def _draw_compute_optimal(draws, data, table, level) -> Figure:
         if data is not None and name in ("N", "D") and tables.is_compute_law(draws.law):
             ax.scatter(tables.scale_of(draws.law, data.x)[0], data.x[name], s=8, color="0.6", label="observed runs")
         _set_log(ax, table["compute"], table[name])
+        if ax.get_xscale() == "log":
+            ax.xaxis.set_major_locator(LogLocator(numticks=5))
         ax.set_xlabel("compute C (FLOPs)")
         ax.set_ylabel(label)
     axes[0].legend(loc="best")

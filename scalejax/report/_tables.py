@@ -167,7 +167,8 @@ def targets_frame(draws: Draws, targets) -> pd.DataFrame:
     missing = [k for k in draws.law.inputs if k not in frame.columns]
     if missing:
         raise DataError(f"targets lack {missing}; law {draws.law.name!r} needs {', '.join(draws.law.inputs)}")
-    return frame[list(draws.law.inputs)].astype(np.float64).reset_index(drop=True)
+    frame = frame[list(draws.law.inputs)].astype(np.float64)
+    return frame.set_axis(pd.RangeIndex(1, len(frame) + 1, name="target"), axis=0)
 
 
 def extrapolation_table(draws: Draws, targets, level: float) -> pd.DataFrame:
@@ -177,7 +178,10 @@ def extrapolation_table(draws: Draws, targets, level: float) -> pd.DataFrame:
     out = frame.copy()
     if is_compute_law(draws.law):
         out["C"] = scale_of(draws.law, x)[0]
-    return out.join(band(draws, x, level))
+    predicted = band(draws, x, level)
+    for column in predicted:
+        out[column] = predicted[column].to_numpy()
+    return out
 
 
 def compute_optimal_table(draws: Draws, compute, level: float) -> pd.DataFrame | None:
