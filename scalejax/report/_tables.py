@@ -268,7 +268,15 @@ def backtest_table(draws: Draws, data: Data, level: float, *, holdout: float = 0
     train = live & ~held
     if int(train.sum()) < law.n_params + 1 or not held.any():
         return None
-    train_data = dataclasses.replace(data, weights=np.where(train, data.weights, 0.0))
+    # The smaller runs alone (not zero weights): resampling schemes then see only them, whole groups included.
+    train_data = dataclasses.replace(
+        data,
+        x={k: v[train] for k, v in data.x.items()},
+        y=data.y[train],
+        weights=data.weights[train],
+        groups=None if data.groups is None else data.groups[train],
+        index=None if data.index is None else data.index[train],
+    )
     full = draws if isinstance(draws, Fit) else getattr(draws, "fit", None)
     full = full if isinstance(full, Fit) else None
     loss = full.loss if full is not None else "huber"
