@@ -6,10 +6,13 @@ from importlib.metadata import version as _version
 from . import analysis as analysis
 from . import datasets as datasets
 from . import laws as laws
+from . import report as report
 from ._errors import DataError as DataError
 from ._errors import FitError as FitError
 from ._errors import LawError as LawError
 from ._errors import ScalejaxError as ScalejaxError
+from ._io import load as load
+from ._io import save as save
 from .analysis import compute_optimal as compute_optimal
 from .bootstrap import Bootstrap as Bootstrap
 from .bootstrap import bootstrap as bootstrap
@@ -23,6 +26,7 @@ from .law import Law as Law
 from .law import Param as Param
 from .law import law as law
 from .law import log_sum_exp as log_sum_exp
+from .report import write_report as write_report
 
 try:
     __version__ = _version("scalejax")
@@ -49,5 +53,9 @@ __all__ = [
     "fit",
     "law",
     "laws",
+    "load",
     "log_sum_exp",
+    "report",
+    "save",
+    "write_report",
 ]

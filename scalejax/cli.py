@@ -1,4 +1,4 @@
-"""The `scalejax` command: fit a law to a CSV of runs, list laws, run the demo.
+"""The `scalejax` command: fit a law to a CSV of runs, write a report, list laws, run the demo.
 
 Bad input exits with status 2 and one line on stderr; output files are
 written atomically, so a failure leaves none behind.
@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     fit.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
 
+    _add_report_parser(sub)
     sub.add_parser("laws", help="list the built-in laws")
     sub.add_parser("demo", help="fit the Chinchilla law to the embedded example and forecast a 70B / 1.4T run")
     return parser
@@ -319,10 +320,120 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def _add_report_parser(sub) -> None:
+    report = sub.add_parser("report", help="fit a law to a CSV of runs and write an HTML (or Markdown) report")
+    report.add_argument("csv", help="CSV file, one run per row, with a header line")
+    report.add_argument("--law", required=True, help="law name (see 'scalejax laws')")
+    report.add_argument(
+        "--x", action="append", required=True, metavar="NAME=COLUMN", help="map a law input to a column; repeat"
+    )
+    report.add_argument("--y", required=True, metavar="COLUMN", help="the column to fit (e.g. loss)")
+    report.add_argument("--weights", metavar="COLUMN", help="optional column of per-run weights")
+    report.add_argument("--loss", default="huber", choices=["huber", "squared_log", "squared"])
+    report.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log y (default 1e-3)")
+    report.add_argument("--max-steps", type=int, default=500, help="most solver steps per start (default 500)")
+    report.add_argument("--bootstrap", type=int, metavar="N", help="intervals and bands from N bootstrap resamples")
+    report.add_argument("--posterior", action="store_true", help="(not available yet) draws from the posterior")
+    report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+    report.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    report.add_argument(
+        "--target",
+        action="append",
+        metavar="N=...,D=...",
+        help="a run to forecast, e.g. --target N=70e9,D=1.4e12; repeat per run (default: 10x and 100x the largest run)",
+    )
+    report.add_argument("--save", metavar="PATH", help="also save the fit or bootstrap to PATH (.npz, no pickle)")
+    report.add_argument("--out", required=True, metavar="PATH", help="the report: .html (self-contained) or .md")
+
+
+def _parse_targets(items: list[str] | None, inputs: tuple[str, ...]) -> pd.DataFrame | None:
+    if not items:
+        return None
+    rows = []
+    for item in items:
+        row = {}
+        for part in item.split(","):
+            name, sep, value = part.partition("=")
+            name = name.strip()
+            if not sep or not name:
+                raise UsageError(f"--target {item!r} is not NAME=VALUE,... (e.g. --target N=70e9,D=1.4e12)")
+            if name not in inputs:
+                raise UsageError(f"--target {item!r}: {name!r} is not an input of the law ({', '.join(inputs)})")
+            try:
+                number = float(value)
+            except ValueError:
+                raise UsageError(f"--target {item!r}: {value.strip()!r} is not a number") from None
+            if not math.isfinite(number) or number <= 0:
+                raise UsageError(f"--target {item!r}: {name} must be a positive finite number")
+            row[name] = number
+        missing = [k for k in inputs if k not in row]
+        if missing:
+            raise UsageError(f"--target {item!r} lacks {', '.join(missing)}; give every input of the law")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cmd_report(args, argv: list[str]) -> int:
+    import shlex
+
+    from ._io import save
+    from .bootstrap import bootstrap
+    from .fit import fit, make_data
+    from .laws import get
+    from .objectives import make_loss
+    from .report import write_report
+
+    if args.posterior:
+        raise UsageError(
+            "--posterior is not available yet (the Bayesian fit has not landed); use --bootstrap N for intervals"
+        )
+    law = get(args.law)
+    x = _parse_x(args.x)
+    targets = _parse_targets(args.target, law.inputs)
+    if args.max_steps <= 0:
+        raise UsageError(f"--max-steps must be a positive integer, got {args.max_steps}")
+    if args.bootstrap is not None and not 2 <= args.bootstrap <= 1_000_000:
+        raise UsageError(f"--bootstrap must be between 2 and 1000000 resamples, got {args.bootstrap}")
+    if not 0 < args.level < 1:
+        raise UsageError(f"--level must be between 0 and 1, got {args.level}")
+    for option, path in (("--out", args.out), ("--save", args.save)):
+        if path is not None:
+            try:
+                _check_writable(path)
+            except ScalejaxError as err:
+                raise UsageError(str(err).replace("--json", option, 1)) from None
+    frame = _read_csv(args.csv)
+    loss = make_loss(args.loss, args.delta)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        data = make_data(law, frame, x, args.y, args.weights, None, loss, row_name="line")
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    start = time.perf_counter()
+    if args.bootstrap:
+        result = bootstrap(
+            law, data, n=args.bootstrap, seed=args.seed, loss=loss, level=args.level, max_steps=args.max_steps
+        )
+        print(f"bootstrap: {result.n_converged}/{result.n_resamples} resamples converged")
+    else:
+        result = fit(law, data, loss=loss, max_steps=args.max_steps)
+        print(f"fit: {result.n_converged}/{result.n_starts} starts converged, {result.n_at_best} at the best optimum")
+    command = "scalejax " + shlex.join(argv)
+    write_report(result, targets=targets, out=args.out, level=args.level, command=command)
+    print(f"wrote {args.out} in {time.perf_counter() - start:.1f} s")
+    if args.save:
+        save(result, args.save)
+        print(f"saved {args.save}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `scalejax` command; returns the exit status."""
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
         args = _parser().parse_args(argv)
+        if args.command == "report":
+            return _cmd_report(args, argv)
         return {"fit": _cmd_fit, "laws": _cmd_laws, "demo": _cmd_demo}[args.command](args)
     except ScalejaxError as err:
         print(f"scalejax: error: {one_line(str(err))}", file=sys.stderr)

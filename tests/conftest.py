@@ -57,3 +57,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_line("  ".join(f"{group}: {count}" for group, count in sorted(groups.items())))
     verdict = "some reliability tests FAILED" if failed else "all handled"
     terminalreporter.write_line(f"{'total':40s} {sum(TALLY.values()):6d}  ({verdict})")
+
+
+@pytest.fixture(scope="session")
+def example_bootstrap(chinchilla_starts):
+    """A 60-resample bootstrap of Chinchilla on the embedded example (seed 1, the small start grid)."""
+    frame = sj.datasets.load_example("chinchilla")
+    return sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=60, seed=1, starts=chinchilla_starts)
+
+
+@pytest.fixture(scope="session")
+def example_report(example_bootstrap, tmp_path_factory):
+    """The HTML report of `example_bootstrap` forecasting 70B / 1.4T and 400B / 8T runs (a path)."""
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    return sj.write_report(example_bootstrap, targets={"N": [70e9, 400e9], "D": [1.4e12, 8e12]}, out=out)
