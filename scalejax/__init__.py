@@ -4,12 +4,16 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from . import analysis as analysis
+from . import bayes as bayes
 from . import datasets as datasets
 from . import laws as laws
 from ._errors import DataError as DataError
 from ._errors import FitError as FitError
 from ._errors import LawError as LawError
 from ._errors import ScalejaxError as ScalejaxError
+from .bayes import Posterior as Posterior
+from .bayes import PosteriorWarning as PosteriorWarning
+from .bayes import posterior as posterior
 from .bootstrap import Bootstrap as Bootstrap
 from .bootstrap import bootstrap as bootstrap
 from .data import Data as Data
@@ -38,12 +42,16 @@ __all__ = [
     "Law",
     "LawError",
     "Param",
+    "Posterior",
+    "PosteriorWarning",
     "ScalejaxError",
     "analysis",
+    "bayes",
     "bootstrap",
     "datasets",
     "fit",
     "law",
     "laws",
     "log_sum_exp",
+    "posterior",
 ]
