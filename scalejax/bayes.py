@@ -320,35 +320,46 @@ def _build(kind: str, layout: _Layout, *static):
 
 def _newton(layout: _Layout, theta0: np.ndarray, data, max_steps: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """The posterior mode in theta by damped Newton steps; returns `(mode, Hessian of -log density)`."""
-    value_and_grad, hessian = _compiled("newton", layout)
-    theta = jnp.asarray(theta0)
-    f, g = value_and_grad(theta, data)
-    if not np.isfinite(float(f)):
+    jit_value_and_grad, jit_hessian = _compiled("newton", layout)
+
+    def value_and_grad(t):
+        f, g = jit_value_and_grad(jnp.asarray(t), data)
+        return float(f), np.asarray(g)
+
+    def hessian(t):
+        return np.asarray(jit_hessian(jnp.asarray(t), data))
+
+    theta = np.asarray(theta0, dtype=np.float64)
+    f, g = value_and_grad(theta)
+    if not np.isfinite(f):
         raise FitError(
             "the posterior density is zero at the point fit; a prior excludes it "
             "(check the priors' supports against the fitted values) or the likelihood does not suit the data"
         )
     damping = 1e-3
-    eye = jnp.eye(theta.shape[0])
+    eye = np.eye(theta.size)
     for _ in range(max_steps):
-        h = hessian(theta, data)
+        h = hessian(theta)
         improved = False
         for _ in range(30):
-            step = jnp.linalg.solve(h + damping * (jnp.abs(jnp.diag(h)).mean() + 1.0) * eye, -g)
+            try:
+                step = np.linalg.solve(h + damping * (np.abs(np.diag(h)).mean() + 1.0) * eye, -g)
+            except np.linalg.LinAlgError:
+                step = np.full_like(theta, np.nan)
             trial = theta + step
-            f_new, g_new = value_and_grad(trial, data)
-            if np.isfinite(float(f_new)) and float(f_new) <= float(f):
+            f_new, g_new = value_and_grad(trial) if np.all(np.isfinite(trial)) else (np.inf, g)
+            if np.isfinite(f_new) and f_new <= f:
                 improved = True
                 break
             damping *= 10.0
         if not improved:
             break
-        small = float(f) - float(f_new) <= 1e-12 * max(1.0, abs(float(f)))
+        small = f - f_new <= 1e-12 * max(1.0, abs(f))
         theta, f, g = trial, f_new, g_new
         damping = max(damping / 10.0, 1e-9)
-        if small and float(jnp.max(jnp.abs(g))) < 1e-6:
+        if small and np.max(np.abs(g)) < 1e-6:
             break
-    return np.asarray(theta), np.asarray(hessian(theta, data))
+    return theta, hessian(theta)
 
 
 def _laplace_covariance(h: np.ndarray) -> np.ndarray:
