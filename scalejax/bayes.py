@@ -107,7 +107,13 @@ def default_prior(param: Param) -> dist.Distribution:
 
 def prior_of(param: Param) -> dist.Distribution:
     """The parameter's declared prior, or `default_prior(param)`."""
-    return param.prior if param.prior is not None else default_prior(param)
+    if param.prior is None:
+        return default_prior(param)
+    if not isinstance(param.prior, dist.Distribution) or param.prior.event_shape or param.prior.batch_shape:
+        raise LawError(
+            f"parameter {param.name!r} declares prior {param.prior!r}; it must be a scalar numpyro distribution"
+        )
+    return param.prior
 
 
 def _log_jacobian(param: Param, u):
@@ -124,7 +130,9 @@ def _log_jacobian(param: Param, u):
 def _log_prior_u(param: Param, prior: dist.Distribution, u):
     """Log density of the unconstrained value `u` under a natural-scale prior (with the Jacobian)."""
     v = param.forward(u)
-    lp = prior.log_prob(v)
+    with warnings.catch_warnings():  # values outside a narrower support are masked to -inf just below
+        warnings.filterwarnings("ignore", "Out-of-support values", UserWarning)
+        lp = prior.log_prob(v)
     ok = jnp.asarray(prior.support(v)) & ~jnp.isnan(lp)
     return jnp.where(ok, lp, -jnp.inf) + _log_jacobian(param, u)
 

@@ -11,6 +11,7 @@ import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
 import pytest
+import scipy.integrate
 import scipy.stats
 from helpers import chinchilla_frame
 
@@ -27,6 +28,38 @@ XS = np.geomspace(1.0, 1e3, 12)
 def _powerlaw_frame(a, alpha, sigma, rng, xs=XS):
     y = a * xs**-alpha * np.exp(sigma * rng.standard_normal(xs.size))
     return pd.DataFrame({"x": xs, "y": y})
+
+
+@pytest.mark.parametrize(
+    "param",
+    [
+        sj.Param("a", grid=(-1.0, 3.0)),
+        sj.Param("b", lower=0, grid=(1.0, 100.0)),
+        sj.Param("c", lower=2.0),
+        sj.Param("d", upper=1.0, grid=(0.5,)),
+        sj.Param("e", lower=0.0, upper=1.0),
+        sj.Param("f", lower=0, prior=dist.Gamma(2.0, 3.0)),
+        sj.Param("g", lower=-1.0, upper=4.0, prior=dist.Beta(2.0, 5.0)),  # support (0, 1) truncates (-1, 4)
+    ],
+)
+def test_prior_density_in_unconstrained_space_integrates_to_one(param):
+    """The prior plus the transform's log-Jacobian is a density in u (checked by SciPy quadrature)."""
+    from scalejax.bayes import _log_prior_u
+
+    prior = prior_of(param)
+    with jax.enable_x64(True):
+        u = np.linspace(-60, 60, 400_001)
+        density = np.exp(np.asarray(_log_prior_u(param, prior, jax.numpy.asarray(u))))
+    # (For g the Beta prior's support (0, 1) lies inside the bounds, so all its mass is kept.)
+    assert scipy.integrate.trapezoid(density, u) == pytest.approx(1.0, abs=1e-6)
+    if param.prior is None and param.transform == "interval":
+        assert isinstance(prior, dist.Uniform)
+
+
+def test_a_malformed_declared_prior_is_refused():
+    bad = sj.Param("alpha", prior="normal")
+    with pytest.raises(sj.LawError, match="scalar numpyro distribution"):
+        prior_of(bad)
 
 
 def test_gaussian_posterior_matches_conjugate_closed_form():
