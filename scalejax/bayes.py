@@ -813,18 +813,17 @@ def posterior(
     data = make_data(law, frame, x, y, weights, group, loss)
     labels, codes, shared, pooled = _check_groups(law, data, group, shared, pooled)
     priors = _check_priors(law, likelihood, priors, pooled)
-    arrays = {
-        "x": {k: jnp.asarray(v) for k, v in data.x.items()},
-        "weights": jnp.asarray(data.weights),
-        "codes": jnp.asarray(codes),
-    }
+    if init is not None and (not isinstance(init, Fit) or init.law is not law or labels != ("all",)):
+        raise ScalejaxError("init= must be a Fit of the same law, and only for a posterior without groups")
+    # NumPy here; JAX arrays only inside the float64 scope below.
+    arrays = {"x": dict(data.x), "weights": data.weights, "codes": codes}
     if counts:
         n_trials = _count_data(frame if isinstance(frame, pd.DataFrame) else None, data, y, trials)
-        arrays["y"], arrays["trials"] = jnp.asarray(data.y), jnp.asarray(n_trials)
+        arrays["y"], arrays["trials"] = data.y, n_trials
         # The point fit that starts the sampler: least squares on the fraction solved beyond guessing.
         point_y = np.clip((data.y / n_trials - floor) / (1 - floor), 0.0, 1.0)
     else:
-        arrays["y"] = jnp.asarray(np.log(data.y))
+        arrays["y"] = np.log(data.y)
         point_y = data.y
     layout = _make_layout(law, likelihood, labels, shared, pooled, priors, floor)
 
@@ -834,8 +833,6 @@ def posterior(
             point = fit(law, dataclasses.replace(data, y=point_y), loss=loss, starts=_point_starts(law, starts))
         else:
             point = init
-        if init is not None and (not isinstance(init, Fit) or init.law is not law or labels != ("all",)):
-            raise ScalejaxError("init= must be a Fit of the same law, and only for a posterior without groups")
         theta0 = _initial_theta(layout, point, data, codes, counts, arrays)
         mode, hess = _newton(layout, theta0, arrays)
         cov = _laplace_covariance(hess)
