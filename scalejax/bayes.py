@@ -2,9 +2,9 @@
 
 The sampler works on one flat unconstrained vector: the law's parameters
 through their own transforms (`Param.forward`, with the log-Jacobian added to
-the prior), then the noise parameters (`sigma`, `nu`, `kappa`) on the log
-scale. Groups share, separate or partially pool each law parameter. Chains
-start from the Laplace approximation at the posterior mode, which is found by
+the prior), then the noise parameters (`sigma`, `nu`, `kappa`) through theirs.
+Groups share, separate or partially pool each law parameter. Chains start
+from the Laplace approximation at the posterior mode, which is found by
 Newton's method from the Huber point fit; NUTS samples the posterior whitened
 by that approximation, so warmup is short.
 """
@@ -53,8 +53,10 @@ NOISE_PARAMS = {
     "sigma": Param("sigma", lower=0, doc="scale of the residuals of log y", prior=dist.HalfNormal(0.2)),
     # nu: Student-t degrees of freedom, Gamma(2, 0.1) as recommended by Juarez and Steel (2010).
     "nu": Param("nu", lower=0, doc="Student-t degrees of freedom", prior=dist.Gamma(2.0, 0.1)),
-    # kappa: Beta-binomial concentration (large = binomial); median 20.
-    "kappa": Param("kappa", lower=0, doc="Beta-binomial concentration", prior=dist.LogNormal(3.0, 1.5)),
+    # kappa: Beta-binomial concentration (large = binomial); median 20. Bounded at 1e8: beyond it the
+    # beta-binomial is the binomial to within the float64 precision of its log-pmf, whose gammaln
+    # differences lose all precision further out (chains then wander to kappa = 1e30).
+    "kappa": Param("kappa", lower=0, upper=1e8, doc="Beta-binomial concentration", prior=dist.LogNormal(3.0, 1.5)),
 }
 _LIKELIHOOD_NOISE = {"gaussian": ("sigma",), "student_t": ("sigma", "nu"), "binomial": (), "beta_binomial": ("kappa",)}
 # Prior of the spread of a partially pooled parameter, in its unconstrained units, and of the
@@ -137,6 +139,16 @@ def _log_prior_u(param: Param, prior: dist.Distribution, u):
     return jnp.where(ok, lp, -jnp.inf) + _log_jacobian(param, u)
 
 
+def _beta_binomial_log_pmf(k, n, a, b):
+    """log P(k | n, a, b) of the beta-binomial, through gammaln only.
+
+    Same value as `numpyro.distributions.BetaBinomial.log_prob`, whose `betaln` makes the
+    Hessian several times slower to compile.
+    """
+    g = jax.scipy.special.gammaln
+    return g(n + 1.0) - g(k + 1.0) - g(n - k + 1.0) + g(k + a) + g(n - k + b) - g(n + a + b) + g(a + b) - g(a) - g(b)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class _Layout:
     """Where each quantity lives in the flat unconstrained vector `theta`.
@@ -182,6 +194,10 @@ class _Layout:
             total = total + jnp.sum(_log_prior_u(param, prior, theta[np.asarray(index)]))
         return total
 
+    def noise(self, theta, name: str):
+        """A noise parameter's natural value."""
+        return NOISE_PARAMS[name].forward(theta[..., self.noise_index[name]])
+
     def log_likelihood(self, theta, data):
         u = self.law_u(theta)
         u = u[0] if len(self.labels) == 1 else u[data["codes"]]
@@ -189,11 +205,11 @@ class _Layout:
         w = data["weights"]
         if self.likelihood in ("gaussian", "student_t"):
             r = self.law.log_predict(p, data["x"]) - data["y"]
-            sigma = jnp.exp(theta[self.noise_index["sigma"]])
+            sigma = self.noise(theta, "sigma")
             if self.likelihood == "gaussian":
                 ll = dist.Normal(0.0, sigma).log_prob(r)
             else:
-                ll = dist.StudentT(jnp.exp(theta[self.noise_index["nu"]]), 0.0, sigma).log_prob(r)
+                ll = dist.StudentT(self.noise(theta, "nu"), 0.0, sigma).log_prob(r)
         else:
             q = self.law.predict(p, data["x"])
             valid = (q >= 0) & (q <= 1)
@@ -201,9 +217,9 @@ class _Layout:
             if self.likelihood == "binomial":
                 ll = dist.Binomial(data["trials"], probs=prob).log_prob(data["y"])
             else:
-                kappa = jnp.exp(theta[self.noise_index["kappa"]])
+                kappa = self.noise(theta, "kappa")
                 prob = jnp.clip(prob, 1e-12, 1 - 1e-12)
-                ll = dist.BetaBinomial(prob * kappa, (1 - prob) * kappa, data["trials"]).log_prob(data["y"])
+                ll = _beta_binomial_log_pmf(data["y"], data["trials"], prob * kappa, (1 - prob) * kappa)
             ll = jnp.where(valid, ll, -jnp.inf)
         total = jnp.sum(jnp.where(w > 0, w * ll, 0.0))
         return jnp.where(jnp.isnan(total), -jnp.inf, total)
@@ -250,7 +266,7 @@ def _make_layout(law: Law, likelihood: str, labels, shared, pooled, priors: Mapp
     noise_index = {}
     for name in _LIKELIHOOD_NOISE[likelihood]:
         param = NOISE_PARAMS[name]
-        noise_index[name] = add(f"log_{name}")[0]
+        noise_index[name] = add(f"u_{name}")[0]
         terms.append((param, priors.get(name, prior_of(param)), np.array([noise_index[name]])))
     return _Layout(
         law=law,
@@ -376,10 +392,15 @@ def _newton(layout: _Layout, theta0: np.ndarray, data, max_steps: int = 200) -> 
 
 
 def _laplace_covariance(h: np.ndarray) -> np.ndarray:
-    """Inverse of the Hessian, with eigenvalues floored so the covariance is positive definite."""
+    """Inverse of the Hessian, with eigenvalues floored so the covariance is positive definite.
+
+    The floor also caps any direction's sd at 100 unconstrained units: a flat or
+    indefinite direction must not whiten the sampler's start to an absurd scale
+    (NUTS adapts its mass matrix from there).
+    """
     h = 0.5 * (h + h.T)
     eig, vec = np.linalg.eigh(h)
-    floor = max(float(eig.max()), 1.0) * 1e-10
+    floor = max(float(eig.max()) * 1e-10, 1e-4)
     return (vec / np.maximum(eig, floor)) @ vec.T
 
 
@@ -922,11 +943,11 @@ def _initial_theta(layout: _Layout, point: Fit, data: Data, codes, counts: bool,
     if not counts:
         r = point.residuals[data.weights > 0]
         sigma = max(1.4826 * float(np.median(np.abs(r - np.median(r)))), 1e-4)
-        theta[layout.noise_index["sigma"]] = np.log(sigma)
+        theta[layout.noise_index["sigma"]] = NOISE_PARAMS["sigma"].inverse(sigma)
         if "nu" in layout.noise_index:
-            theta[layout.noise_index["nu"]] = np.log(10.0)
+            theta[layout.noise_index["nu"]] = NOISE_PARAMS["nu"].inverse(10.0)
     elif "kappa" in layout.noise_index:
-        theta[layout.noise_index["kappa"]] = np.log(50.0)
+        theta[layout.noise_index["kappa"]] = NOISE_PARAMS["kappa"].inverse(50.0)
     return theta
 
 
@@ -947,6 +968,6 @@ def _report(layout: _Layout, theta) -> tuple[dict[str, np.ndarray], np.ndarray]:
                 mu = np.asarray(theta[..., layout.law_index[0, j]])
                 out[f"{name}_mu"] = np.asarray(law.params[j].forward(jnp.asarray(mu)))
                 out[f"tau_{name}"] = np.exp(np.asarray(theta[..., layout.tau_index[0, j]]))
-    for name, index in layout.noise_index.items():
-        out[name] = np.exp(np.asarray(theta[..., index]))
+    for name in layout.noise_index:
+        out[name] = np.asarray(layout.noise(theta, name))
     return out, np.asarray(law_u)

@@ -252,11 +252,23 @@ def test_binomial_accuracy_with_guessing_floor_recovers_truth():
     assert 0.25 < prob.lo[0] < prob.hi[0] < 1.0
     frac = post.predict({"x": [1e4]}, trials=50)
     assert frac.hi[0] - frac.lo[0] > prob.hi[0] - prob.lo[0]
+    # Binomial data: the beta-binomial's concentration kappa has no upper limit in the likelihood.
     bb = sj.posterior(
-        skill, frame, x=X, y="correct", likelihood="beta_binomial", trials="n", floor=0.25, chains=2, draws=500
+        skill, frame, x=X, y="correct", likelihood="beta_binomial", trials="n", floor=0.25, chains=2, draws=DRAWS
     )
-    assert "kappa" in bb.noise.columns
+    assert bb.diagnostics["divergences"] == 0 and bb.diagnostics["rhat_max"] < 1.02
+    assert "kappa" in bb.noise.columns and bb.noise.kappa.median() > 50
     assert bb.interval(0.95).loc["k", "lo"] < truth["k"] < bb.interval(0.95).loc["k", "hi"]
+
+
+def test_beta_binomial_log_pmf_matches_scipy():
+    from scalejax.bayes import _beta_binomial_log_pmf
+
+    k, n = np.array([0.0, 3.0, 17.0, 40.0]), np.array([40.0, 10.0, 50.0, 40.0])
+    a, b = np.array([0.3, 2.0, 15.0, 4.0]), np.array([1.5, 7.0, 30.0, 0.2])
+    with jax.enable_x64(True):
+        ours = np.asarray(_beta_binomial_log_pmf(k, n, a, b))
+    np.testing.assert_allclose(ours, scipy.stats.betabinom.logpmf(k, n, a, b), rtol=1e-10)
 
 
 def test_predictive_band_includes_the_noise():
