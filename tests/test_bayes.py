@@ -103,14 +103,15 @@ def test_gaussian_posterior_matches_conjugate_closed_form():
 def test_simulation_based_calibration_on_a_power_law():
     """Talts et al. 2018: with truths drawn from the prior, the truth's rank among the draws is uniform.
 
-    60 replicates x 3 quantities (A, alpha, sigma): 180 ranks and 180 90% intervals. For a correct
-    sampler the pooled coverage has standard error 2.2%, so the 85-95% band is 2.3 standard errors wide.
+    100 replicates x 3 quantities (A, alpha, sigma): 300 ranks and 300 90% intervals. For a correct
+    sampler the pooled coverage has standard error 1.7%, so the 85-95% band is 2.9 standard errors wide
+    (this seed gives 88.3%; 60 replicates gave 86.7%, too near the edge).
     Ranks use every 5th of 500 draws (99 draws), so autocorrelation does not bias them.
     """
     law = sj.laws.get("powerlaw")
     rng = np.random.default_rng(2024)
     key = jax.random.PRNGKey(2024)
-    n_reps, n_draws = 60, 99
+    n_reps, n_draws = 100, 99
     names = ("A", "alpha", "sigma")
     priors = {**{p.name: prior_of(p) for p in law.params}, "sigma": prior_of(sj.bayes.NOISE_PARAMS["sigma"])}
     ranks, covered = [], []
@@ -128,7 +129,7 @@ def test_simulation_based_calibration_on_a_power_law():
             lo, hi = np.quantile(v, [0.05, 0.95])
             covered.append(lo <= truth[name] <= hi)
     ranks = np.array(ranks).reshape(n_reps, 3)
-    # Rank of the truth among 99 draws takes 100 values; 5 bins of 20 ranks, 36 expected per bin pooled.
+    # Rank of the truth among 99 draws takes 100 values; 5 bins of 20 ranks, 60 expected per bin pooled.
     counts = np.array([np.bincount(ranks[:, j] // 20, minlength=5) for j in range(3)])
     assert scipy.stats.chisquare(counts.sum(axis=0)).pvalue > 0.01, counts
     for j in range(3):
