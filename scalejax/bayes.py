@@ -415,7 +415,7 @@ class Posterior(Draws):
         diagnostics: `rhat_max`, `ess_min`, `divergences` (and per-quantity
             `rhat`, `ess`, plus `mean_tree_steps` for NUTS).
         noise: DataFrame of the noise parameters' draws (`sigma`, `nu`, `kappa`).
-        fit: the Huber point `Fit` the sampler started from (per group: `fits`).
+        fit: the Huber point `Fit` the sampler started from (for groups: one fit to all groups' points).
         groups: for a grouped posterior, group label -> `Posterior` of that group.
         level: the default interval level.
     """

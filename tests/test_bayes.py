@@ -365,3 +365,6 @@ def test_cli_posterior_adds_intervals_and_diagnostics(tmp_path):
     assert set(post["intervals"]) == {"A", "alpha", "sigma", "nu"}
     assert post["intervals"]["alpha"][0] < payload["params"]["alpha"] < post["intervals"]["alpha"][1]
     assert post["diagnostics"]["divergences"] == 0 and post["diagnostics"]["rhat_max"] < 1.01
+    # A posterior starts from the Huber fit: another loss is a usage error (exit 2, one line).
+    status = main(["fit", str(csv), "--law", "powerlaw", "--x", "x=x", "--y", "y", "--posterior", "--loss", "squared"])
+    assert status == 2
