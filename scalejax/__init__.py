@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from . import analysis as analysis
+from . import bayes as bayes
 from . import datasets as datasets
 from . import laws as laws
 from . import report as report
@@ -14,6 +15,9 @@ from ._errors import ScalejaxError as ScalejaxError
 from ._io import load as load
 from ._io import save as save
 from .analysis import compute_optimal as compute_optimal
+from .bayes import Posterior as Posterior
+from .bayes import PosteriorWarning as PosteriorWarning
+from .bayes import posterior as posterior
 from .bootstrap import Bootstrap as Bootstrap
 from .bootstrap import bootstrap as bootstrap
 from .data import Data as Data
@@ -45,8 +49,11 @@ __all__ = [
     "Law",
     "LawError",
     "Param",
+    "Posterior",
+    "PosteriorWarning",
     "ScalejaxError",
     "analysis",
+    "bayes",
     "bootstrap",
     "compute_optimal",
     "datasets",
@@ -55,6 +62,7 @@ __all__ = [
     "laws",
     "load",
     "log_sum_exp",
+    "posterior",
     "report",
     "save",
     "write_report",

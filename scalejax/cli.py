@@ -62,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
         "--bootstrap", type=int, metavar="N", help="add 95%% intervals from N bootstrap resamples of the runs"
     )
     fit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+    fit.add_argument(
+        "--posterior",
+        action="store_true",
+        help="add 95%% posterior intervals and sampler diagnostics (NUTS, 4 chains x 1000 draws; seed --seed)",
+    )
+    fit.add_argument(
+        "--likelihood",
+        default="student_t",
+        choices=["student_t", "gaussian"],
+        help="likelihood of log y for --posterior (default student_t)",
+    )
     fit.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
 
     _add_report_parser(sub)
@@ -235,6 +246,14 @@ def _cmd_fit(args) -> int:
             result = boot.fit
         else:
             result = fit(law, data, loss=loss, max_steps=args.max_steps)
+        post = None
+        if args.posterior:
+            from .bayes import posterior
+
+            if args.loss != "huber":
+                raise UsageError("--posterior starts from the Huber fit; drop --loss")
+            warnings.simplefilter("always")
+            post = posterior(law, data, likelihood=args.likelihood, seed=args.seed, init=result)
         seconds = time.perf_counter() - start
     notes = [
         str(w.message) if issubclass(w.category, DataWarning | FitWarning) else f"{w.category.__name__}: {w.message}"
@@ -252,6 +271,13 @@ def _cmd_fit(args) -> int:
     if boot is not None:
         print(f"bootstrap ({boot.scheme}, seed {args.seed}): {boot.n_converged}/{boot.n_resamples} resamples converged")
     print(table.to_string(float_format=lambda v: f"{v:.6g}"))
+    if post is not None:
+        d = post.diagnostics
+        print(
+            f"posterior ({post.likelihood}, {post.chains} chains x {post.draws} draws, seed {args.seed}): "
+            f"R-hat max {d['rhat_max']:.4f}, ESS min {d['ess_min']:.0f}, divergences {d['divergences']}"
+        )
+        print(post.table(0.95).to_string(float_format=lambda v: f"{v:.6g}"))
     if args.json:
         payload = {
             "law": law.name,
@@ -275,6 +301,22 @@ def _cmd_fit(args) -> int:
             payload["n_converged"] = boot.n_converged
             payload["n_resamples"] = boot.n_resamples
             payload["seed"] = args.seed
+        if post is not None:
+            table95 = post.table(0.95)
+            d = post.diagnostics
+            payload["posterior"] = {
+                "likelihood": post.likelihood,
+                "chains": post.chains,
+                "draws": post.draws,
+                "seed": args.seed,
+                "median": {k: float(v) for k, v in table95["median"].items()},
+                "intervals": {k: [float(r.lo), float(r.hi)] for k, r in table95.iterrows()},
+                "diagnostics": {
+                    "rhat_max": _finite(d["rhat_max"]),
+                    "ess_min": _finite(d["ess_min"]),
+                    "divergences": d["divergences"],
+                },
+            }
         write_json_atomic(args.json, payload)
         print(f"wrote {args.json}")
     return 0

@@ -38,6 +38,9 @@ class Param:
         grid: starting values on the natural scale. The law's start grid is
             the Cartesian product of its parameters' grids.
         doc: a short description for tables and docs.
+        prior: a NumPyro distribution on the natural scale used by
+            `scalejax.posterior`, or None for the default derived from the
+            bounds and the grid (see `scalejax.bayes.default_prior`).
     """
 
     name: str
@@ -45,6 +48,7 @@ class Param:
     upper: float | None = None
     grid: tuple[float, ...] = ()
     doc: str = ""
+    prior: object = None
 
     def __post_init__(self):
         if not self.name.isidentifier():

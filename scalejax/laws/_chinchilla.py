@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+import numpyro.distributions as dist
 
 from ..law import Law, Param, log_sum_exp
 
@@ -25,11 +26,29 @@ chinchilla = Law(
     fn=_chinchilla,
     log_fn=_chinchilla_log,
     params=(
-        Param("E", lower=0, grid=tuple(np.exp(np.arange(-1.0, 1.01, 0.5))), doc="irreducible loss"),
-        Param("A", lower=0, grid=tuple(np.exp(np.arange(0.0, 25.1, 5.0))), doc="model-size coefficient"),
-        Param("B", lower=0, grid=tuple(np.exp(np.arange(0.0, 25.1, 5.0))), doc="data coefficient"),
-        Param("alpha", grid=tuple(np.arange(0.0, 2.01, 0.5)), doc="model-size exponent"),
-        Param("beta", grid=tuple(np.arange(0.0, 2.01, 0.5)), doc="data exponent"),
+        Param(
+            "E",
+            lower=0,
+            grid=tuple(np.exp(np.arange(-1.0, 1.01, 0.5))),
+            doc="irreducible loss",
+            prior=dist.LogNormal(np.log(2.0), 1.0),
+        ),
+        Param(
+            "A",
+            lower=0,
+            grid=tuple(np.exp(np.arange(0.0, 25.1, 5.0))),
+            doc="model-size coefficient",
+            prior=dist.LogNormal(7.0, 5.0),
+        ),
+        Param(
+            "B",
+            lower=0,
+            grid=tuple(np.exp(np.arange(0.0, 25.1, 5.0))),
+            doc="data coefficient",
+            prior=dist.LogNormal(7.0, 5.0),
+        ),
+        Param("alpha", grid=tuple(np.arange(0.0, 2.01, 0.5)), doc="model-size exponent", prior=dist.Normal(0.4, 0.5)),
+        Param("beta", grid=tuple(np.arange(0.0, 2.01, 0.5)), doc="data exponent", prior=dist.Normal(0.4, 0.5)),
     ),
     inputs=("N", "D"),
     equation="L(N, D) = E + A / N^alpha + B / D^beta",
@@ -43,6 +62,12 @@ chinchilla = Law(
 Fitted on the log scale as `logsumexp(log E, log A - alpha log N, log B - beta log D)`.
 The default starts are Hoffmann et al.'s 4,500-point grid. alpha and beta are
 unbounded, as in the paper's fitting procedure.
+
+Priors (for `scalejax.posterior`), weakly informative on the scale of
+language-model losses in nats: E ~ LogNormal(log 2, 1); A, B ~ LogNormal(7, 5)
+(log A, log B ~ Normal(7, 5), covering Hoffmann et al.'s whole start grid
+0-25 within 3.6 sd); alpha, beta ~ Normal(0.4, 0.5) (published exponents lie
+in 0.05-0.8).
 
 References:
     Hoffmann et al. 2022, Training Compute-Optimal Large Language Models, eq. (2).
@@ -67,10 +92,16 @@ kaplan = Law(
     fn=_kaplan,
     log_fn=_kaplan_log,
     params=(
-        Param("Nc", lower=0, grid=(1e11, 1e13, 1e15), doc="critical model size"),
-        Param("Dc", lower=0, grid=(1e10, 1e12, 1e14), doc="critical data size"),
-        Param("alpha_N", lower=0, grid=(0.03, 0.1, 0.3), doc="model-size exponent"),
-        Param("alpha_D", lower=0, grid=(0.03, 0.1, 0.3), doc="data exponent"),
+        Param(
+            "Nc", lower=0, grid=(1e11, 1e13, 1e15), doc="critical model size", prior=dist.LogNormal(np.log(1e13), 5.0)
+        ),
+        Param(
+            "Dc", lower=0, grid=(1e10, 1e12, 1e14), doc="critical data size", prior=dist.LogNormal(np.log(1e12), 5.0)
+        ),
+        Param(
+            "alpha_N", lower=0, grid=(0.03, 0.1, 0.3), doc="model-size exponent", prior=dist.LogNormal(np.log(0.1), 1.0)
+        ),
+        Param("alpha_D", lower=0, grid=(0.03, 0.1, 0.3), doc="data exponent", prior=dist.LogNormal(np.log(0.1), 1.0)),
     ),
     inputs=("N", "D"),
     equation="L(N, D) = [(Nc / N)^(alpha_N / alpha_D) + Dc / D]^alpha_D",
@@ -80,6 +111,9 @@ kaplan = Law(
 
 The paper's fit: alpha_N = 0.076, alpha_D = 0.103, Nc = 6.4e13, Dc = 1.8e13
 (N without embeddings, D in tokens).
+
+Priors (for `scalejax.posterior`): Nc ~ LogNormal(log 1e13, 5),
+Dc ~ LogNormal(log 1e12, 5), alpha_N, alpha_D ~ LogNormal(log 0.1, 1).
 
 References:
     Kaplan et al. 2020, Scaling Laws for Neural Language Models, eq. (1.5).
