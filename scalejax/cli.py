@@ -375,7 +375,9 @@ def _add_report_parser(sub) -> None:
     report.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log y (default 1e-3)")
     report.add_argument("--max-steps", type=int, default=500, help="most solver steps per start (default 500)")
     report.add_argument("--bootstrap", type=int, metavar="N", help="intervals and bands from N bootstrap resamples")
-    report.add_argument("--posterior", action="store_true", help="(not available yet) draws from the posterior")
+    report.add_argument(
+        "--posterior", action="store_true", help="intervals from the Bayesian posterior (NUTS) instead of a bootstrap"
+    )
     report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     report.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     report.add_argument(
@@ -425,10 +427,10 @@ def _cmd_report(args, argv: list[str]) -> int:
     from .objectives import make_loss
     from .report import write_report
 
-    if args.posterior:
-        raise UsageError(
-            "--posterior is not available yet (the Bayesian fit has not landed); use --bootstrap N for intervals"
-        )
+    if args.posterior and args.bootstrap:
+        raise UsageError("choose --bootstrap N or --posterior, not both")
+    if args.posterior and args.save:
+        raise UsageError("--save keeps fits and bootstraps; a posterior cannot be saved yet")
     law = get(args.law)
     x = _parse_x(args.x)
     targets = _parse_targets(args.target, law.inputs)
@@ -457,6 +459,15 @@ def _cmd_report(args, argv: list[str]) -> int:
             law, data, n=args.bootstrap, seed=args.seed, loss=loss, level=args.level, max_steps=args.max_steps
         )
         print(f"bootstrap: {result.n_converged}/{result.n_resamples} resamples converged")
+    elif args.posterior:
+        from .bayes import posterior
+
+        if args.loss != "huber":
+            raise UsageError("--posterior starts from the Huber fit; drop --loss")
+        point = fit(law, data, loss=loss, max_steps=args.max_steps)
+        result = posterior(law, data, seed=args.seed, level=args.level, init=point)
+        d = result.diagnostics
+        print(f"posterior: R-hat max {d['rhat_max']:.4f}, ESS min {d['ess_min']:.0f}, divergences {d['divergences']}")
     else:
         result = fit(law, data, loss=loss, max_steps=args.max_steps)
         print(f"fit: {result.n_converged}/{result.n_starts} starts converged, {result.n_at_best} at the best optimum")

@@ -243,7 +243,7 @@ def test_cli_report_writes_html_and_saves_the_result(frame, tmp_path, capsys):
     assert f"<td>{loaded.params['alpha']:.5g}</td>" in text  # the report shows the saved fit
 
     bad = [
-        (["--posterior"], "--posterior is not available yet"),
+        (["--posterior", "--bootstrap", "10"], "not both"),
         (["--target", "N=70e9"], "lacks D"),
         (["--target", "N=70e9,D=big"], "'big' is not a number"),
         (["--target", "N=70e9,D=1e12,Q=3"], "'Q' is not an input"),
@@ -274,3 +274,18 @@ def test_report_escapes_text_from_a_custom_law(tmp_path):
     assert "N &lt; 1e12 &amp; more" in text and "&lt;b&gt;not bold&lt;/b&gt;" in text and "<b>" not in text
     assert text.count("Skipped: no data.") == 3  # fit, residuals, backtest
     assert "Skipped: the frontier" in text
+
+
+@pytest.mark.slow
+def test_cli_report_from_the_posterior(frame, tmp_path, capsys):
+    csv = tmp_path / "runs.csv"
+    frame.to_csv(csv, index=False)
+    out = tmp_path / "post.html"
+    argv = ["report", csv, "--law", "chinchilla", "--x", "N=N", "--x", "D=D", "--y", "loss", "--posterior"]
+    status = main([str(a) for a in [*argv, "--out", out]])
+    stdout, err = capsys.readouterr()
+    assert status == 0, err
+    assert "posterior: R-hat max" in stdout
+    text = out.read_text()
+    assert all(f'<section id="{s}">' in text for s in SECTIONS)
+    assert "rhat_max" in text and "ess_min" in text and "divergences" in text
