@@ -113,6 +113,67 @@ out.unlink()  # keep the notebook folder clean""",
     ),
 ]
 
+NOTEBOOKS["02_bayesian_extrapolation"] = [
+    (
+        "md",
+        """# Bayesian extrapolation with a posterior predictive
+
+A posterior over the Chinchilla law's parameters (NumPyro NUTS, Student-t
+likelihood on log loss, the law's documented weakly-informative priors),
+compared with the bootstrap, and a posterior predictive forecast of a large
+run: parameter uncertainty plus the run-to-run noise the likelihood fitted.""",
+    ),
+    ("code", SETUP),
+    (
+        "code",
+        """path = SHARED / "chinchilla_epoch" / "svg_extracted_data.csv"
+frame = sj.datasets.read_epoch_chinchilla(path) if path.is_file() else sj.datasets.load_example("chinchilla")
+x = {"N": "N", "D": "D"}
+fit = sj.fit("chinchilla", frame, x=x, y="loss")
+post = sj.posterior("chinchilla", frame, x=x, y="loss", init=fit, draws=300 if QUICK else 1000, seed=0)
+print(post)
+{k: v for k, v in post.diagnostics.items() if k in ("rhat_max", "ess_min", "divergences")}""",
+    ),
+    ("code", "post.table()"),
+    (
+        "md",
+        "## Posterior and bootstrap intervals side by side (95%)",
+    ),
+    (
+        "code",
+        """boot = sj.bootstrap(fit, n=200 if QUICK else 4000, seed=0)
+both = post.interval(0.95).add_suffix("_posterior").join(boot.interval(0.95).add_suffix("_bootstrap"))
+both["median_posterior"] = post.samples.median()
+both["fit"] = pd.Series(fit.params)
+both""",
+    ),
+    (
+        "code",
+        """fig, axes = plt.subplots(1, 5, figsize=(13, 2.8))
+for ax, name in zip(axes, fit.law.param_names, strict=True):
+    ax.hist(post.samples[name], bins=40, density=True, alpha=0.6, label="posterior")
+    ax.hist(boot.samples[name], bins=40, density=True, alpha=0.6, label="bootstrap")
+    ax.axvline(fit.params[name], color="k", lw=1)
+    ax.set_title(name)
+axes[0].legend(fontsize=7)
+fig.tight_layout()""",
+    ),
+    (
+        "md",
+        """## Forecast with a posterior predictive interval
+
+`predict` gives the median and a 95% interval that adds the fitted noise to
+the parameter uncertainty; `extrapolate` separates the two.""",
+    ),
+    (
+        "code",
+        """targets = pd.DataFrame({"N": [7e9, 70e9, 400e9], "D": [140e9, 1.4e12, 8e12]})
+post.predict(targets)""",
+    ),
+    ("code", "sj.analysis.extrapolate(post, targets)"),
+    ("code", "sj.report.plot_extrapolation(post, targets)"),
+]
+
 NOTEBOOKS["05_experiment_design"] = [
     (
         "md",
