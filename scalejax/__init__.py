@@ -17,10 +17,13 @@ from .data import DataWarning as DataWarning
 from .draws import Draws as Draws
 from .fit import Fit as Fit
 from .fit import fit as fit
+from .joint import JointLaw as JointLaw
+from .joint import joint as joint
 from .law import Law as Law
 from .law import Param as Param
 from .law import law as law
 from .law import log_sum_exp as log_sum_exp
+from .many import fit_many as fit_many
 
 try:
     __version__ = _version("scalejax")
@@ -35,6 +38,7 @@ __all__ = [
     "Draws",
     "Fit",
     "FitError",
+    "JointLaw",
     "Law",
     "LawError",
     "Param",
@@ -43,6 +47,8 @@ __all__ = [
     "bootstrap",
     "datasets",
     "fit",
+    "fit_many",
+    "joint",
     "law",
     "laws",
     "log_sum_exp",

@@ -116,7 +116,14 @@ class Data:
         labels = frame.index
         xs = {
             name: _numeric(
-                frame[column], column, labels, row_name, positive=name in positive, why=f"it is input {name}"
+                frame[column]
+                if law is None
+                else law.encode_input(name, frame[column], column=column, row_name=row_name),
+                column,
+                labels,
+                row_name,
+                positive=name in positive,
+                why=f"it is input {name}",
             )
             for name, column in x.items()
         }
