@@ -36,6 +36,7 @@ def fit_many(
     starts=None,
     method: str = "lm",
     max_steps: int = 500,
+    lanes_per_call: int | None = None,
 ) -> pd.DataFrame:
     """Fit `law` separately to each group of rows of `frame`, all groups and starts in one batched solve.
 
@@ -50,6 +51,8 @@ def fit_many(
         by: the column naming each row's group (one fit per distinct value).
         weights, loss, delta, starts, method, max_steps: as in `scalejax.fit`
             (the same starts serve every group).
+        lanes_per_call: lanes per compiled call; by default about 8k points' worth
+            (small chunks stay in cache: 2x faster than 64k on 300 tasks x 48 starts).
 
     Returns:
         A DataFrame indexed by group (sorted), with one column per parameter,
@@ -105,6 +108,7 @@ def fit_many(
             np.repeat(group_t, n_starts, axis=0),
             method=method,
             config=SolverConfig(max_steps=int(max_steps)),
+            lanes_per_call=lanes_per_call or max(8, 8192 // n_max),
         )
         natural = law.unpack(jnp.asarray(sol.u))
         natural = np.stack([np.asarray(natural[k]) for k in law.param_names], axis=-1)
