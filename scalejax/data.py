@@ -197,7 +197,9 @@ class Data:
             )
 
     def _warn_duplicates(self, row_name: str) -> None:
-        table = pd.DataFrame({**self.x, "__y": self.y})
+        # Rows of different groups (tasks, data sets) are different runs even with equal values.
+        groups = {} if self.groups is None else {"__group": self.groups}
+        table = pd.DataFrame({**self.x, "__y": self.y, **groups})
         dup = table.duplicated(keep=False).to_numpy()
         if dup.any():
             warnings.warn(

@@ -82,7 +82,12 @@ def task_frame(n_tasks, seed=0, noise=0.0):
     rng = np.random.default_rng(seed)
     truths, parts = {}, []
     for t in range(n_tasks):
-        p = {"a": rng.uniform(0.4, 0.7), "b": rng.uniform(0.1, 0.3), "k": rng.uniform(-9, -4), "L0": rng.uniform(0.9, 1.3)}
+        p = {
+            "a": rng.uniform(0.4, 0.7),
+            "b": rng.uniform(0.1, 0.3),
+            "k": rng.uniform(-9, -4),
+            "L0": rng.uniform(0.9, 1.3),
+        }
         loss = np.sort(rng.uniform(0.5, 1.8, rng.integers(8, 30)))
         acc = sigmoid(p, loss) + noise * rng.normal(size=loss.size)
         truths[f"task{t:03d}"] = p
@@ -164,3 +169,11 @@ def test_lr_annealing_fit_on_one_schedule_predicts_another():
         assert fit.params[k] == pytest.approx(v, rel=1e-5), k
     w1, w2, wy = curve(wsd)
     np.testing.assert_allclose(fit.predict({"S1": w1, "S2": w2})[50:], wy[50:], rtol=1e-6)
+
+
+def test_fit_many_does_not_call_equal_rows_of_different_tasks_duplicates():
+    """Two tasks measured at the same points with the same values are different runs (no DataWarning)."""
+    truths, frame = task_frame(1)
+    twin = frame.assign(task="twin")
+    table = sj.fit_many("sigmoid_floor", pd.concat([frame, twin]), x={"L": "bpb"}, y="acc", by="task", loss="squared")
+    assert table.loc["twin", "a"] == pytest.approx(truths["task000"]["a"], rel=1e-6)
