@@ -7,6 +7,8 @@
   fits task loss (bpb) on the final checkpoints of the ladder runs, step 2 fits
   accuracy on task loss over every ladder checkpoint; both bootstrapped and
   chained by `sj.analysis.chain_predict` to the 7B and 13B targets.
+- downstream_exp (Gadre et al.): mean top-1 error over the 46 in-context tasks
+  against C4 loss, fitted on the small models, predicted for the large ones.
 - bnsl / bnsl2 / power (Caballero et al.): 4-digit addition fit/holdout split,
   holdout log RMSE.
 - data_constrained (Muennighoff et al. 2023): datablations, fit on the
@@ -69,6 +71,17 @@ def gadre_frame(root: Path = DATA / "gadre_overtraining") -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def gadre_downstream_frame(root: Path = DATA / "gadre_overtraining") -> pd.DataFrame:
+    """`gadre_frame` plus `err`: the model's top-1 error averaged over the 46 in-context tasks of its eval file."""
+    frame = gadre_frame(root)
+    errors = []
+    for path in sorted(glob.glob(str(root / "models" / "*.json"))):
+        name = json.loads(Path(path).read_text())["name"]
+        icl = json.loads((root / "evals" / f"evaluation_{name}_heavy.json").read_text())["eval_metrics"]["icl"]
+        errors.append(1.0 - float(np.mean(list(icl.values()))))
+    return frame.assign(err=errors)
 
 
 def olmo_frames(root: Path = DATA / "olmo_ladder"):
@@ -134,6 +147,26 @@ def validate_gadre(n_boot: int) -> pd.DataFrame:
                     "95% interval": f"[{p['lo']:.4f}, {p['hi']:.4f}]",
                     "covers": bool(p["lo"] <= row["loss"] <= p["hi"]),
                     "eta": boot.fit.params["eta"],
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def validate_gadre_downstream() -> pd.DataFrame:
+    frame = gadre_downstream_frame()
+    out = []
+    for data, group in frame.groupby("data"):
+        small, big = group[group["N"] < 1e9], group[group["N"] > 1e9]
+        fit = sj.fit("downstream_exp", small, x={"L": "loss"}, y="err")
+        for (_, row), p in zip(big.iterrows(), fit.predict(big), strict=True):
+            out.append(
+                {
+                    "training set": data,
+                    "target": f"{row['N'] / 1e9:.1f}B, M={row['M']:.0f}",
+                    "C4 loss": row["loss"],
+                    "true error": row["err"],
+                    "predicted": p,
+                    "rel. error": (p - row["err"]) / row["err"],
                 }
             )
     return pd.DataFrame(out)
@@ -235,6 +268,8 @@ def main(argv=None):
     print(f"load average at start: {os.getloadavg()[0]:.1f}\n")
     print("### overtrain on gadre_overtraining (C4 validation loss)\n")
     print(markdown(validate_gadre(args.boot)), "\n", flush=True)
+    print("### downstream_exp on gadre_overtraining (mean top-1 error of 46 tasks from the true C4 loss)\n")
+    print(markdown(validate_gadre_downstream()), "\n", flush=True)
     print("### bnsl on bnsl_4digit (fit 14 points, holdout 3)\n")
     print(markdown(validate_bnsl()), "\n", flush=True)
     print("### data_constrained on datablations\n")

@@ -14,7 +14,7 @@ import scalejax as sj
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from law_validation import DATA, LADDER_STARTS, gadre_frame, olmo_frames  # noqa: E402
+from law_validation import DATA, LADDER_STARTS, gadre_downstream_frame, gadre_frame, olmo_frames  # noqa: E402
 
 
 def need(path: Path) -> Path:
@@ -92,3 +92,16 @@ def test_joint_overtrain_with_one_shared_exponent_across_the_three_training_sets
     # Recorded: RedPajama and RefinedWeb targets within 0.8%; C4 6.9B -3.2% (-5.2% fitted alone).
     assert np.all(np.abs(rel[big["data"].to_numpy() != "c4_original"]) < 0.01), rel
     assert abs(rel[(big["data"] == "c4_original").to_numpy() & (big["N"] > 6e9).to_numpy()][0]) < 0.04
+
+
+def test_downstream_exp_links_c4_loss_to_mean_top1_error_of_the_large_models():
+    need(DATA / "gadre_overtraining")
+    frame = gadre_downstream_frame()
+    out = []
+    for _, group in frame.groupby("data"):
+        small, big = group[group["N"] < 1e9], group[group["N"] > 1e9]
+        fit = sj.fit("downstream_exp", small, x={"L": "loss"}, y="err")
+        out.append((fit.predict(big) - big["err"].to_numpy()) / big["err"].to_numpy())
+    rel = np.concatenate(out)
+    assert rel.size == 9
+    assert np.all(np.abs(rel) < 0.05), rel  # recorded: 0.3% to 4.2%
