@@ -44,8 +44,13 @@ def _m4_truth(p, x):
     eps0 = p["eps_inf"] + p["delta0"]
     return np.array(
         [
-            brentq(lambda e, xi=xi: (e - p["eps_inf"]) - p["beta"] * xi ** -p["c"] * (eps0 - e) ** p["alpha"],
-                   p["eps_inf"], eps0, xtol=1e-15, rtol=1e-15)
+            brentq(
+                lambda e, xi=xi: (e - p["eps_inf"]) - p["beta"] * xi ** -p["c"] * (eps0 - e) ** p["alpha"],
+                p["eps_inf"],
+                eps0,
+                xtol=1e-15,
+                rtol=1e-15,
+            )
             for xi in x["x"]
         ]
     )
