@@ -26,10 +26,13 @@ from .draws import Draws as Draws
 from .fit import Fit as Fit
 from .fit import FitWarning as FitWarning
 from .fit import fit as fit
+from .joint import JointLaw as JointLaw
+from .joint import joint as joint
 from .law import Law as Law
 from .law import Param as Param
 from .law import law as law
 from .law import log_sum_exp as log_sum_exp
+from .many import fit_many as fit_many
 from .report import write_report as write_report
 
 try:
@@ -46,6 +49,7 @@ __all__ = [
     "Fit",
     "FitError",
     "FitWarning",
+    "JointLaw",
     "Law",
     "LawError",
     "Param",
@@ -58,6 +62,8 @@ __all__ = [
     "compute_optimal",
     "datasets",
     "fit",
+    "fit_many",
+    "joint",
     "law",
     "laws",
     "load",

@@ -116,7 +116,14 @@ class Data:
         labels = frame.index
         xs = {
             name: _numeric(
-                frame[column], column, labels, row_name, positive=name in positive, why=f"it is input {name}"
+                frame[column]
+                if law is None
+                else law.encode_input(name, frame[column], column=column, row_name=row_name),
+                column,
+                labels,
+                row_name,
+                positive=name in positive,
+                why=f"it is input {name}",
             )
             for name, column in x.items()
         }
@@ -198,7 +205,9 @@ class Data:
             )
 
     def _warn_duplicates(self, row_name: str) -> None:
-        table = pd.DataFrame({**self.x, "__y": self.y})
+        # Rows of different groups (tasks, data sets) are different runs even with equal values.
+        groups = {} if self.groups is None else {"__group": self.groups}
+        table = pd.DataFrame({**self.x, "__y": self.y, **groups})
         dup = table.duplicated(keep=False).to_numpy()
         if dup.any():
             warnings.warn(

@@ -99,7 +99,7 @@ def law_inputs(law: Law, new, columns: Mapping[str, str]) -> dict[str, np.ndarra
                 + (f" (or column {columns[name]!r})" if name in columns else "")
                 + f"; law {law.name!r} needs {', '.join(law.inputs)}"
             )
-        values = np.atleast_1d(np.asarray(new[column], dtype=np.float64))
+        values = np.atleast_1d(np.asarray(law.encode_input(name, new[column], column=column), dtype=np.float64))
         if not np.all(np.isfinite(values)):
             raise DataError(f"new input {name!r} has missing or infinite values")
         if name in law.positive_inputs and np.any(values <= 0):

@@ -220,6 +220,20 @@ class Law:
                 )
         return np.stack([p.inverse(values[..., i]) for i, p in enumerate(self.params)], axis=-1)
 
+    def encode_input(self, name: str, values, *, column=None, row_name: str = "row"):
+        """Raw values of input `name` -> numbers; the identity here (a joint law maps group labels to codes).
+
+        Args:
+            name: the law input.
+            values: the column's values (a pandas Series or an array).
+            column: the source column, for error messages.
+            row_name: how messages name a row.
+
+        Returns:
+            The values, as numbers the law can take.
+        """
+        return values
+
     def predict(self, params: Mapping, x: Mapping):
         """Prediction on the natural scale."""
         if self.log_fn is not None:

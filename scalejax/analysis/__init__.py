@@ -3,6 +3,7 @@
 from ._backtest import backtest as backtest
 from ._backtest import compare_laws as compare_laws
 from ._backtest import information_criteria as information_criteria
+from ._chain import chain_predict as chain_predict
 from ._compute_optimal import chinchilla_compute_optimal as chinchilla_compute_optimal
 from ._compute_optimal import compute_optimal as compute_optimal
 from ._compute_optimal import inference_optimal as inference_optimal
@@ -37,3 +38,4 @@ __all__ = [
     "tokens_for_loss",
     "tokens_for_loss_split",
 ]
+__all__ = ["chain_predict", "chinchilla_compute_optimal"]

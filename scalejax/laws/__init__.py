@@ -6,12 +6,60 @@ import difflib
 
 from .._errors import LawError
 from ..law import Law
+from ._annealing import annealing_areas as annealing_areas
+from ._annealing import lr_annealing as lr_annealing
+from ._bnsl import bnsl as bnsl
+from ._bnsl import bnsl2 as bnsl2
+from ._bnsl import bnsl_law as bnsl_law
 from ._chinchilla import chinchilla as chinchilla
 from ._chinchilla import kaplan as kaplan
+from ._downstream import downstream_exp as downstream_exp
+from ._downstream import exp_power as exp_power
+from ._downstream import isik_bleu as isik_bleu
+from ._downstream import sigmoid_floor as sigmoid_floor
+from ._hyper import optimal_batch as optimal_batch
+from ._hyper import optimal_lr as optimal_lr
+from ._kaplan import critical_batch as critical_batch
+from ._kaplan import kaplan_steps as kaplan_steps
+from ._m4 import m4 as m4
+from ._overtrain import data_constrained as data_constrained
+from ._overtrain import overtrain as overtrain
 from ._power import power as power
 from ._power import powerlaw as powerlaw
+from ._precision import precision as precision
+from ._precision import ptq_degradation as ptq_degradation
+from ._saturating import densing as densing
+from ._saturating import henighan as henighan
 
-__all__ = ["available", "chinchilla", "get", "kaplan", "power", "powerlaw", "register"]
+__all__ = [
+    "annealing_areas",
+    "available",
+    "bnsl",
+    "bnsl2",
+    "bnsl_law",
+    "chinchilla",
+    "critical_batch",
+    "data_constrained",
+    "densing",
+    "downstream_exp",
+    "exp_power",
+    "get",
+    "henighan",
+    "isik_bleu",
+    "kaplan",
+    "kaplan_steps",
+    "lr_annealing",
+    "m4",
+    "optimal_batch",
+    "optimal_lr",
+    "overtrain",
+    "power",
+    "powerlaw",
+    "precision",
+    "ptq_degradation",
+    "register",
+    "sigmoid_floor",
+]
 
 _REGISTRY: dict[str, Law] = {}
 
@@ -42,5 +90,28 @@ def get(name: str | Law) -> Law:
     raise LawError(f"unknown law {name!r}{hint}; available: {', '.join(available())}")
 
 
-for _law in (chinchilla, kaplan, power, powerlaw):
+for _law in (
+    chinchilla,
+    kaplan,
+    power,
+    powerlaw,
+    overtrain,
+    data_constrained,
+    downstream_exp,
+    sigmoid_floor,
+    isik_bleu,
+    exp_power,
+    bnsl,
+    bnsl2,
+    lr_annealing,
+    precision,
+    ptq_degradation,
+    optimal_lr,
+    optimal_batch,
+    densing,
+    henighan,
+    kaplan_steps,
+    critical_batch,
+    m4,
+):
     register(_law)

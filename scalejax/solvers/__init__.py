@@ -93,14 +93,19 @@ _SOLVERS = {"lm": (lm_init, lm_advance), "lbfgs": (lbfgs_init, lbfgs_advance)}
 @functools.partial(jax.jit, static_argnames=("law", "loss", "method", "config"))
 def _init_compiled(law, loss, method, config, u0, weights, x, target):
     init = functools.partial(_SOLVERS[method][0], law, loss, config)
-    return jax.vmap(init, in_axes=(0, 0, None, 0 if target.ndim == 2 else None))(u0, weights, x, target)
+    return jax.vmap(init, in_axes=(0, 0, _x_axis(x), 0 if target.ndim == 2 else None))(u0, weights, x, target)
 
 
 @functools.partial(jax.jit, static_argnames=("law", "loss", "method", "config"))
 def _advance_compiled(law, loss, method, config, state, weights, x, target, step_limit):
     advance = functools.partial(_SOLVERS[method][1], law, loss, config)
     target_axis = 0 if target.ndim == 2 else None
-    return jax.vmap(advance, in_axes=(0, 0, None, target_axis, None))(state, weights, x, target, step_limit)
+    return jax.vmap(advance, in_axes=(0, 0, _x_axis(x), target_axis, None))(state, weights, x, target, step_limit)
+
+
+def _x_axis(x):
+    """0 when the inputs are per lane (`(L, n)` arrays), None when all lanes share them."""
+    return 0 if any(v.ndim == 2 for v in x.values()) else None
 
 
 def _take(tree, idx):
@@ -174,7 +179,8 @@ def solve_lanes(
         loss: the `Loss`.
         u0: `(L, n_params)` unconstrained starts.
         weights: `(L, n)` or `(n,)` non-negative point weights (0 drops a point).
-        x: the law's inputs, each `(n,)`.
+        x: the law's inputs, each `(n,)` (shared by all lanes) or `(L, n)` (one row per lane,
+            e.g. many data sets padded to one length with zero weights).
         target: `(n,)` log y (log-scale losses) or y, or `(L, n)` for a target per lane
             (residual resampling).
         method: `"lm"` (Levenberg-Marquardt with IRLS) or `"lbfgs"` (optax).
@@ -200,7 +206,17 @@ def solve_lanes(
     # Pad points to a bucket size with zero-weight copies of the first point.
     n_pad = bucket_size(n)
     pad_idx = np.concatenate([np.arange(n), np.zeros(n_pad - n, dtype=int)])
-    x_pad = {k: lanes.put(np.asarray(v, dtype=np.float64)[pad_idx], sharded=False) for k, v in x.items()}
+    x = {k: np.asarray(v, dtype=np.float64) for k, v in x.items()}
+    per_lane_x = any(v.ndim == 2 for v in x.values())
+    if per_lane_x:
+        x = {k: np.broadcast_to(v, (n_lanes, n)) for k, v in x.items()}
+    x_pad = {k: v[..., pad_idx] for k, v in x.items()}
+    if not per_lane_x:
+        x_pad = {k: lanes.put(v, sharded=False) for k, v in x_pad.items()}
+
+    def lane_x(padded):
+        return {k: lanes.put(v[padded]) for k, v in x_pad.items()} if per_lane_x else x_pad
+
     target = np.asarray(target, dtype=np.float64)
     per_lane_target = target.ndim == 2
     target_pad = target[..., pad_idx]
@@ -235,7 +251,7 @@ def solve_lanes(
                     config,
                     lanes.put(u0[padded]),
                     lanes.put(weights[padded]),
-                    x_pad,
+                    lane_x(padded),
                     lane_target(padded),
                 )
             )
@@ -258,7 +274,7 @@ def solve_lanes(
                     config,
                     jax.tree.map(lanes.put, _take(state, padded)),
                     lanes.put(weights[padded]),
-                    x_pad,
+                    lane_x(padded),
                     lane_target(padded),
                     limit,
                 )

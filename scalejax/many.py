@@ -1,0 +1,135 @@
+"""fit_many(): one independent fit per group (task, data set, run) for hundreds of groups, in one batched call.
+
+Groups of different lengths are padded to one length with zero-weight points,
+and every (group, start) pair is a lane of one compiled, vmapped solve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from ._errors import DataError, ScalejaxError
+from .fit import make_data, make_starts
+from .law import Law
+from .laws import get as get_law
+from .objectives import make_loss
+from .solvers import CONVERGED, STATUS_NAMES, SolverConfig, solve_lanes
+
+__all__ = ["fit_many"]
+
+
+def fit_many(
+    law: str | Law,
+    frame: pd.DataFrame,
+    *,
+    x: Mapping[str, str],
+    y: str,
+    by: str,
+    weights: str | None = None,
+    loss: str = "huber",
+    delta: float = 1e-3,
+    starts=None,
+    method: str = "lm",
+    max_steps: int = 500,
+    lanes_per_call: int | None = None,
+) -> pd.DataFrame:
+    """Fit `law` separately to each group of rows of `frame`, all groups and starts in one batched solve.
+
+    Each group keeps its own best start. Groups may have different numbers of
+    rows: shorter ones are padded with zero-weight points, which change nothing.
+
+    Args:
+        law: a `Law` or a built-in law's name.
+        frame: the rows of every group.
+        x: law input name -> column.
+        y: the column to fit.
+        by: the column naming each row's group (one fit per distinct value).
+        weights, loss, delta, starts, method, max_steps: as in `scalejax.fit`
+            (the same starts serve every group).
+        lanes_per_call: lanes per compiled call; by default about 8k points' worth
+            (small chunks stay in cache: 2x faster than 64k on 300 tasks x 48 starts).
+
+    Returns:
+        A DataFrame indexed by group (sorted), with one column per parameter,
+        then `objective`, `status` (`"converged"`, or why the group's best
+        start stopped, its parameters then NaN), `n_points` (weighted points)
+        and `n_converged` (starts that converged).
+
+    Example:
+        >>> import numpy as np, pandas as pd, scalejax as sj
+        >>> x = np.geomspace(1e6, 1e9, 8)
+        >>> frame = pd.concat([pd.DataFrame({"x": x, "y": 2 + a * x**-0.3, "task": t})
+        ...                    for t, a in [("a", 100.0), ("b", 300.0)]])
+        >>> table = sj.fit_many("power", frame, x={"x": "x"}, y="y", by="task")
+        >>> round(table.loc["b", "A"])
+        300
+    """
+    law = get_law(law)
+    loss = make_loss(loss, delta)
+    if not (isinstance(max_steps, int | np.integer) and max_steps > 0):
+        raise ScalejaxError(f"max_steps must be a positive integer, got {max_steps!r}")
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError("fit_many needs a DataFrame with a group column named by `by`")
+    data = make_data(law, frame, x, y, weights, by, loss)
+    codes, labels = pd.factorize(pd.Series(data.groups), sort=True)
+    n_groups = len(labels)
+    members = [np.flatnonzero(codes == g) for g in range(n_groups)]
+    live = np.array([int(np.sum(data.weights[m] > 0)) for m in members])
+    short = np.flatnonzero(live < law.n_params)
+    if short.size:
+        names = ", ".join(f"{labels[g]!r} ({live[g]})" for g in short[:5]) + (" ..." if short.size > 5 else "")
+        raise DataError(
+            f"{short.size} groups of column {by!r} have fewer weighted points than the {law.n_params} parameters "
+            f"of law {law.name!r}: {names}; remove them or fit a law with fewer parameters"
+        )
+
+    # Pad each group to the longest with zero-weight copies of its first point.
+    n_max = max(m.size for m in members)
+    rows = np.stack([np.concatenate([m, np.full(n_max - m.size, m[0])]) for m in members])
+    pad_w = np.stack([np.r_[np.ones(m.size), np.zeros(n_max - m.size)] for m in members])
+    group_x = {k: v[rows] for k, v in data.x.items()}
+    group_w = data.weights[rows] * pad_w
+    group_t = data.target(loss.log_scale)[rows]
+
+    u0 = make_starts(law, starts)
+    n_starts = u0.shape[0]
+    with jax.enable_x64(True):
+        sol = solve_lanes(
+            law,
+            loss,
+            np.tile(u0, (n_groups, 1)),
+            np.repeat(group_w, n_starts, axis=0),
+            {k: np.repeat(v, n_starts, axis=0) for k, v in group_x.items()},
+            np.repeat(group_t, n_starts, axis=0),
+            method=method,
+            config=SolverConfig(max_steps=int(max_steps)),
+            lanes_per_call=lanes_per_call or max(8, 8192 // n_max),
+        )
+        natural = law.unpack(jnp.asarray(sol.u))
+        natural = np.stack([np.asarray(natural[k]) for k in law.param_names], axis=-1)
+
+    status = sol.status.reshape(n_groups, n_starts)
+    objective = sol.objective.reshape(n_groups, n_starts)
+    natural = natural.reshape(n_groups, n_starts, law.n_params)
+    ok = (status == CONVERGED) & np.isfinite(objective) & np.all(np.isfinite(natural), axis=-1)
+    best = np.argmin(np.where(ok, objective, np.inf), axis=1)
+    any_ok = ok.any(axis=1)
+    # For a group with no converged start, report the status of its lowest-objective start.
+    fallback = np.argmin(np.where(np.isfinite(objective), objective, np.inf), axis=1)
+    pick = np.where(any_ok, best, fallback)
+    g = np.arange(n_groups)
+    values = np.where(any_ok[:, None], natural[g, pick], np.nan)
+    table = pd.DataFrame(values, columns=list(law.param_names), index=pd.Index(labels, name=by))
+    table["objective"] = np.where(any_ok, objective[g, pick], np.nan)
+    table["status"] = [
+        "converged" if good else ("nonfinite" if c == CONVERGED else STATUS_NAMES[int(c)])
+        for good, c in zip(any_ok, status[g, pick], strict=True)
+    ]
+    table["n_points"] = live
+    table["n_converged"] = ok.sum(axis=1)
+    return table
