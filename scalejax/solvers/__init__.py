@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 METHODS = ("lm", "lbfgs")
+MAX_LANES_PER_CALL = 1024
 
 
 class SolverConfig(NamedTuple):
@@ -185,7 +186,8 @@ def solve_lanes(
             (residual resampling).
         method: `"lm"` (Levenberg-Marquardt with IRLS) or `"lbfgs"` (optax).
         config: stopping rules.
-        lanes_per_call: lanes per compiled call and device; by default about 64k points' worth.
+        lanes_per_call: lanes per compiled call and device; by default about 64k points' worth,
+            at most `MAX_LANES_PER_CALL`.
         steps_per_round: steps between two compactions of the running lanes.
         progress: show a progress bar (None: in a terminal or notebook, after 2 s).
         desc: the progress bar's label.
@@ -228,7 +230,10 @@ def solve_lanes(
     weights = np.concatenate([weights, np.zeros((n_lanes, n_pad - n))], axis=1)
 
     if lanes_per_call is None:
-        lanes_per_call = max(8, 65536 // n_pad)
+        # About 64k points' worth, and never more than 1,024 lanes: on XLA's CPU backend
+        # (jax 0.10.2) a vmapped solve of 2,048 or more lanes can stall without using
+        # the CPU (seen with 16 points and the 4,500-start Chinchilla grid).
+        lanes_per_call = min(MAX_LANES_PER_CALL, max(8, 65536 // n_pad))
     # The same chunk shape on every device whatever their number: a lane then meets the
     # same compiled code and the same position in its block, so its result is bitwise
     # the same on 1 or K devices.
