@@ -22,7 +22,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 from pathlib import Path
@@ -56,32 +55,12 @@ LADDER_STARTS = {
 
 def gadre_frame(root: Path = DATA / "gadre_overtraining") -> pd.DataFrame:
     """One row per model: training set, N, D, M = D/N and the C4 validation loss."""
-    rows = []
-    for path in sorted(glob.glob(str(root / "models" / "*.json"))):
-        model = json.loads(Path(path).read_text())
-        hp = model["hyperparameters"]
-        c4 = [r["loss"] for r in model["results"] if "c4_val" in r["val_data"][0]]
-        rows.append(
-            {
-                "data": model["dataset_name"],
-                "N": hp["params"],
-                "D": hp["tokens"],
-                "M": hp["tokens"] / hp["params"],
-                "loss": c4[0],
-            }
-        )
-    return pd.DataFrame(rows)
+    return sj.datasets.read_gadre_overtraining(root).drop(columns=["C", "err"])
 
 
 def gadre_downstream_frame(root: Path = DATA / "gadre_overtraining") -> pd.DataFrame:
     """`gadre_frame` plus `err`: the model's top-1 error averaged over the 46 in-context tasks of its eval file."""
-    frame = gadre_frame(root)
-    errors = []
-    for path in sorted(glob.glob(str(root / "models" / "*.json"))):
-        name = json.loads(Path(path).read_text())["name"]
-        icl = json.loads((root / "evals" / f"evaluation_{name}_heavy.json").read_text())["eval_metrics"]["icl"]
-        errors.append(1.0 - float(np.mean(list(icl.values()))))
-    return frame.assign(err=errors)
+    return sj.datasets.read_gadre_overtraining(root).drop(columns=["C"])
 
 
 def olmo_frames(root: Path = DATA / "olmo_ladder"):

@@ -174,6 +174,164 @@ post.predict(targets)""",
     ("code", "sj.report.plot_extrapolation(post, targets)"),
 ]
 
+NOTEBOOKS["03_overtraining_downstream"] = [
+    (
+        "md",
+        """# Over-training and a two-step downstream forecast
+
+Gadre et al. (2024) fit `L(C, M) = E + (a M^eta + b M^-eta) C^-eta` (C = 6ND
+FLOPs, M = D/N tokens per parameter) on small models trained far past
+Chinchilla-optimal, and predict larger over-trained models. Then a second law
+links the loss to downstream top-1 error, `Err(L) = eps - k exp(-gamma L)`,
+and the two steps chain, each draw of the first feeding the same draw of the
+second, so the forecast's interval carries both steps' uncertainty.
+
+Data: the paper's RedPajama runs from `../shared/data/gadre_overtraining`
+when present; otherwise a synthetic table drawn from scalejax's fit to them
+(labelled as such).""",
+    ),
+    ("code", SETUP),
+    (
+        "code",
+        """import numpy as np
+
+root = SHARED / "gadre_overtraining"
+if root.is_dir():
+    runs = sj.datasets.read_gadre_overtraining(root)
+    runs, source = runs[runs.data == "rpj"].reset_index(drop=True), "Gadre et al. 2024, RedPajama runs"
+else:  # synthetic stand-in: the laws fitted to those runs, with 0.5% and 1% noise
+    rng = np.random.default_rng(0)
+    n, m = np.meshgrid([1.1e7, 7.9e7, 1.5e8, 4.1e8, 1.4e9, 6.9e9], [5, 10, 20, 40, 80, 160, 320, 640])
+    n, m = n.ravel(), m.ravel()
+    c = 6 * n * n * m
+    loss = 1.7434 + (169.80 * m**0.12947 + 291.65 * m**-0.12947) * c**-0.12947
+    runs = pd.DataFrame({"N": n, "D": n * m, "M": m, "loss": loss * np.exp(rng.normal(0, 0.005, n.size))})
+    runs["err"] = (0.7576 - 2.0669 * np.exp(-1.0555 * runs.loss)) * np.exp(rng.normal(0, 0.01, n.size))
+    source = "synthetic (laws fitted to Gadre et al.'s RedPajama runs)"
+small, big = runs[runs.N < 1e9], runs[runs.N > 1e9]
+print(source, "|", len(small), "small models to fit,", len(big), "large ones to predict")""",
+    ),
+    ("md", "## Step 1: the over-training law, fitted on the small models only"),
+    (
+        "code",
+        """n_boot = 100 if QUICK else 1000
+loss_boot = sj.bootstrap("overtrain", small, x={"N": "N", "D": "D"}, y="loss", n=n_boot, seed=0)
+print(loss_boot)
+forecast = loss_boot.predict(big).set_index(big.index)
+table = big[["N", "M", "loss"]].join(forecast)
+table["rel_error"] = table.y / table.loss - 1
+table["covered"] = (table.lo <= table.loss) & (table.loss <= table.hi)
+table""",
+    ),
+    ("md", "## Step 2: loss to downstream error, and the chained forecast"),
+    (
+        "code",
+        """err_boot = sj.bootstrap("downstream_exp", small, x={"L": "loss"}, y="err", n=n_boot, seed=1)
+chained = sj.analysis.chain_predict(loss_boot, err_boot, big[["N", "D"]])
+chained.index = big.index
+chained.join(big[["loss", "err"]])""",
+    ),
+    (
+        "code",
+        """fig, ax = plt.subplots(figsize=(6, 4))
+ax.scatter(small.loss, small.err, s=12, label="small models (fitted)")
+ax.scatter(big.loss, big.err, s=30, marker="s", label="large models (held out)")
+ax.errorbar(
+    chained.mid,
+    chained.y,
+    xerr=[chained.mid - chained.mid_lo, chained.mid_hi - chained.mid],
+    yerr=[chained.y - chained.lo, chained.hi - chained.y],
+    fmt="none",
+    ecolor="k",
+    label="two-step forecast, 95%",
+)
+grid = np.linspace(runs.loss.min() * 0.97, runs.loss.max(), 100)
+ax.plot(grid, err_boot.fit.predict({"L": grid}), color="grey", lw=1)
+ax.set(xlabel="C4 validation loss", ylabel="mean top-1 error", title="loss -> downstream error")
+ax.legend(fontsize=8)""",
+    ),
+]
+
+NOTEBOOKS["04_custom_law_joint_fit"] = [
+    (
+        "md",
+        """# A law of your own, and a joint fit across data sets
+
+A custom law is a plain JAX function with declared parameters: no
+derivatives by hand. Here: a power law in compute with an irreducible floor,
+fitted to three data sets that share the exponent, as one problem, against
+three separate fits.""",
+    ),
+    ("code", SETUP),
+    (
+        "code",
+        """import jax.numpy as jnp
+import numpy as np
+
+
+@sj.law(
+    params=[
+        sj.Param("E", lower=0, grid=(0.5, 2.0), doc="irreducible loss"),
+        sj.Param("A", lower=0, grid=(10.0, 1e3), doc="scale"),
+        sj.Param("alpha", lower=0, upper=2, grid=(0.1, 0.3), doc="compute exponent"),
+    ],
+    inputs=["C"],
+    equation="L(C) = E + A C^-alpha",
+)
+def compute_law(p, x):
+    return p["E"] + p["A"] * jnp.exp(-p["alpha"] * jnp.log(x["C"]))
+
+
+# Three data sets with one true exponent (0.15) and their own floors and scales.
+rng = np.random.default_rng(0)
+truth = {"web": (1.8, 60.0), "code": (0.9, 40.0), "books": (2.2, 90.0)}
+rows = []
+for name, (e, a) in truth.items():
+    c = np.geomspace(1e17, 1e21, 6 if name == "books" else 12)  # books: few, noisy runs
+    noise = 0.03 if name == "books" else 0.01
+    rows.append(pd.DataFrame({"set": name, "C": c, "loss": (e + a * c**-0.15) * np.exp(rng.normal(0, noise, c.size))}))
+frame = pd.concat(rows, ignore_index=True)
+frame.groupby("set").size()""",
+    ),
+    ("md", "## Separate fits: one batched call over the three data sets"),
+    (
+        "code",
+        """separate = sj.fit_many(compute_law, frame, x={"C": "C"}, y="loss", by="set")
+separate""",
+    ),
+    ("md", "## Joint fit: the exponent shared, the rest per data set"),
+    (
+        "code",
+        """joint = sj.joint(compute_law, groups=["web", "code", "books"], shared=["alpha"])
+n_boot = 100 if QUICK else 1000
+boot = sj.bootstrap(joint, frame, x={"C": "C", "group": "set"}, y="loss", n=n_boot, seed=0, scheme="rows")
+joint.group_params(boot.fit.params)""",
+    ),
+    (
+        "code",
+        """books = frame[frame.set == "books"]
+alone = sj.bootstrap(compute_law, books, x={"C": "C"}, y="loss", n=n_boot, seed=0)
+pd.DataFrame(
+    {
+        "books alone": alone.interval(0.95).loc["alpha"],
+        "joint (shared)": boot.interval(0.95).loc["alpha"],
+    }
+).T.assign(width=lambda t: t.hi - t.lo, truth=0.15)""",
+    ),
+    (
+        "code",
+        """fig, ax = plt.subplots(figsize=(6, 4))
+grid = np.geomspace(1e17, 1e22, 100)
+for name, group in frame.groupby("set"):
+    ax.scatter(group.C, group.loss, s=14, label=name)
+    band = boot.predict({"C": grid, "group": [name] * grid.size})
+    ax.plot(grid, band.y)
+    ax.fill_between(grid, band.lo, band.hi, alpha=0.2)
+ax.set(xscale="log", xlabel="compute C (FLOPs)", ylabel="loss", title="joint fit, shared exponent, 95% bands")
+ax.legend()""",
+    ),
+]
+
 NOTEBOOKS["05_experiment_design"] = [
     (
         "md",

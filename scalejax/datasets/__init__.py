@@ -15,7 +15,7 @@ import pandas as pd
 from .._errors import DataError
 from ._generate import CHINCHILLA_TRUTH as CHINCHILLA_TRUTH
 
-__all__ = ["CHINCHILLA_TRUTH", "available_examples", "load_example", "read_epoch_chinchilla"]
+__all__ = ["CHINCHILLA_TRUTH", "available_examples", "load_example", "read_epoch_chinchilla", "read_gadre_overtraining"]
 
 _EXAMPLES = {
     "chinchilla": (
@@ -65,3 +65,43 @@ def read_epoch_chinchilla(path, *, drop_highest: int = 5) -> pd.DataFrame:
     if drop_highest:
         frame = frame.drop(frame["loss"].nlargest(drop_highest).index)
     return frame.reset_index(drop=True)
+
+
+def read_gadre_overtraining(root) -> pd.DataFrame:
+    """Gadre et al. 2024's over-training runs: one row per model.
+
+    Args:
+        root: the `gadre_overtraining` folder (with `models/*.json` and `evals/`).
+
+    Returns:
+        Columns `data` (training set), `N`, `D`, `C` (= 6 N D), `M` (= D / N),
+        `loss` (C4 validation loss) and `err` (top-1 error averaged over the
+        model's in-context evaluation tasks; NaN when its eval file is missing).
+
+    References:
+        Gadre et al. 2024, Language models scale reliably with over-training and on downstream tasks.
+    """
+    import json
+    from pathlib import Path
+
+    root = Path(root)
+    paths = sorted((root / "models").glob("*.json"))
+    if not paths:
+        raise DataError(f"no model files in {root / 'models'}; give the gadre_overtraining folder")
+    rows = []
+    for path in paths:
+        model = json.loads(path.read_text())
+        hp = model["hyperparameters"]
+        c4 = [r["loss"] for r in model["results"] if "c4_val" in r["val_data"][0]]
+        if not c4:
+            raise DataError(f"{path.name} has no C4 validation loss")
+        evals = root / "evals" / f"evaluation_{model['name']}_heavy.json"
+        err = np.nan
+        if evals.is_file():
+            icl = json.loads(evals.read_text())["eval_metrics"]["icl"]
+            err = 1.0 - float(np.mean(list(icl.values())))
+        n, d = float(hp["params"]), float(hp["tokens"])
+        rows.append(
+            {"data": model["dataset_name"], "N": n, "D": d, "C": 6 * n * d, "M": d / n, "loss": c4[0], "err": err}
+        )
+    return pd.DataFrame(rows)
