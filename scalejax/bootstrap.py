@@ -72,8 +72,8 @@ class Bootstrap(Draws):
         objective: `(n_converged,)` objective of each draw on its resample.
         warm_starts: `(k, n_params)` unconstrained warm starts every resample ran from
             (the full-data optimum first).
-        n_rescued: resamples whose best lane started from another warm start than
-            the full-data optimum.
+        n_rescued: resamples where another warm start found a clearly better optimum (by more
+            than 1e-6 relative) than the lane from the full-data optimum, or that lane failed.
     """
 
     def __init__(self, fit_: Fit, u, objective, *, scheme, n_resamples, level, jackknife_u):
@@ -363,5 +363,9 @@ def bootstrap(
         )
     out = Bootstrap(result, u, f[np.arange(n), pick][ok], scheme=scheme, n_resamples=n, level=level, jackknife_u=None)
     out.warm_starts = warm
-    out.n_rescued = int(np.sum(ok & (pick > 0)))
+    # Rescued: the full-data optimum's lane failed, or another warm start found a clearly
+    # better optimum (not a tie within the solver's tolerance).
+    primary = f[:, 0]
+    best_f = f[np.arange(n), pick]
+    out.n_rescued = int(np.sum(ok & ~(primary <= best_f + 1e-6 * np.abs(best_f))))
     return out
