@@ -27,9 +27,10 @@ class Progress:
         desc: what is running ("bootstrap", "fit").
         enabled: True or False to force; None (default) shows it in a terminal
             or a notebook and stays quiet when stderr is not a TTY (CI, pipes, logs).
+        unit: what is counted ("lane", "chain").
     """
 
-    def __init__(self, total: int, desc: str, enabled: bool | None = None):
+    def __init__(self, total: int, desc: str, enabled: bool | None = None, *, unit: str = "lane"):
         self.bar = None
         if enabled is None:
             enabled = _interactive()
@@ -44,7 +45,7 @@ class Progress:
                 bar_class = None
         if bar_class is None:
             from tqdm import tqdm as bar_class
-        self.bar = bar_class(total=int(total), desc=desc, unit="lane", delay=DELAY_S, leave=False, file=sys.stderr)
+        self.bar = bar_class(total=int(total), desc=desc, unit=unit, delay=DELAY_S, leave=False, file=sys.stderr)
 
     def update(self, done: int) -> None:
         """Set the number of finished lanes."""

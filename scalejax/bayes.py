@@ -26,6 +26,7 @@ from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from numpyro.infer.hmc import hmc
 
 from ._errors import DataError, FitError, LawError, ScalejaxError, describe_rows
+from ._progress import Progress
 from .data import Data
 from .draws import Draws, _tails
 from .fit import Fit, fit, make_data
@@ -737,6 +738,7 @@ def posterior(
     dense_mass: bool = True,
     chain_method: str = "sequential",
     warn: bool = True,
+    progress: bool | None = None,
 ) -> Posterior:
     """Bayesian fit of `law`: posterior draws of its parameters with NUTS (or a Laplace approximation).
 
@@ -790,6 +792,8 @@ def posterior(
             of one compiled shape.
         warn: warn (`PosteriorWarning`) when R-hat > 1.01, ESS < 100 per chain or
             any transition diverged.
+        progress: a progress bar over the chains (sequential chains only; None:
+            in a terminal or notebook, once sampling has run 2 s).
 
     Returns:
         A `Posterior`.
@@ -874,7 +878,11 @@ def posterior(
             if chain_method == "vectorized":
                 theta, diverging, steps = run(keys, z0, *fixed)
             else:
-                outs = [run(keys[c], z0[c], *fixed) for c in range(chains)]
+                outs = []
+                with Progress(chains, "NUTS chains", progress, unit="chain") as bar:
+                    for c in range(chains):
+                        outs.append(jax.block_until_ready(run(keys[c], z0[c], *fixed)))
+                        bar.update(c + 1)
                 theta, diverging, steps = (jnp.stack(v) for v in zip(*outs, strict=True))
             theta, diverging, steps = np.asarray(theta), np.asarray(diverging), np.asarray(steps)
         by_chain, law_u = _report(layout, jnp.asarray(theta))
