@@ -8,8 +8,15 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import scalejax as sj
+
+# Property tests draw the same examples on every run, so CI is reproducible; a failure
+# found once is found again. `--hypothesis-profile=explore` draws fresh examples.
+settings.register_profile("scalejax", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile("scalejax")
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:

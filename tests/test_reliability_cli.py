@@ -208,9 +208,10 @@ def test_random_combinations_of_bad_arguments(pieces, order, good_csv, capsys):
     groups = base + pieces
     order.shuffle(groups)
     argv = ["fit", good_csv, *[a for g in groups for a in g]]
-    # A repeated --law or --x may be overridden by a later good one (argparse keeps the
-    # last), so make sure at least one argument is bad whatever the order.
-    if all(p in (["--x", "x=params"], ["--law", "chinchila"]) for p in pieces):
+    # A repeated --law, --x or --y may be overridden by a later good one (argparse keeps
+    # the last), so make sure at least one argument is bad whatever the order.
+    overridable = (["--x", "x=params"], ["--law", "chinchila"], ["--y", "no-such-column"])
+    if all(p in overridable for p in pieces):
         argv.append("--frobnicate")
     status, out, err = run(argv, capsys)
     assert_refused(status, out, err)
