@@ -55,8 +55,9 @@ def lm_advance(law, loss, config, state: LaneState, weights, x, target, step_lim
         g = jac.T @ (omega * r0)
         h = jac.T @ (omega[:, None] * jac)
 
-        def step(hm):
-            diag = jnp.diag(hm)
+        def step(hm, damping):
+            """Solve the damped model `hm + lam diag(damping)`; the new objective and predicted gain."""
+            diag = jnp.diag(damping)
             scale = jnp.maximum(diag, 1e-12 * jnp.max(diag) + 1e-300)
             p = jnp.linalg.solve(hm + lam * jnp.diag(scale), -g)
             p = jnp.where(jnp.all(jnp.isfinite(p)), p, jnp.zeros_like(p))
@@ -64,31 +65,26 @@ def lm_advance(law, loss, config, state: LaneState, weights, x, target, step_lim
             predicted = -(g @ p + 0.5 * p @ hm @ p)
             return p, f_new, predicted
 
-        if loss.kind == "huber" and config.curvature == "exact":
-            # Warm lanes (already near an optimum): one step on the exact Gauss-Newton
-            # curvature, damped along the majoriser's diagonal, which stays positive where
-            # the exact curvature vanishes (points outside the Huber band).
-            curv = jnp.where(live, weights * loss.curvature(r), 0.0)
-            h_exact = jac.T @ (curv[:, None] * jac)
-            diag = jnp.diag(h)
-            scale = jnp.maximum(diag, 1e-12 * jnp.max(diag) + 1e-300)
-            p = jnp.linalg.solve(h_exact + lam * jnp.diag(scale), -g)
-            p = jnp.where(jnp.all(jnp.isfinite(p)), p, jnp.zeros_like(p))
-            f_new = objective(law, loss, s.u + p, weights, x, target)
-            predicted = -(g @ p + 0.5 * p @ h_exact @ p)
+        if loss.kind != "huber":
+            p, f_new, predicted = step(h, h)
         else:
-            p, f_new, predicted = step(h)
-        if loss.kind == "huber" and config.curvature == "both":
-            # Also try the exact Gauss-Newton curvature (rho'' = 0 outside the Huber band)
-            # and keep the better step: near the optimum the IRLS majoriser over-estimates
-            # curvature and converges only linearly, the exact model much faster.
             curv = jnp.where(live, weights * loss.curvature(r), 0.0)
             h_exact = jac.T @ (curv[:, None] * jac)
-            p2, f2, pred2 = step(h_exact)
-            use_exact = jnp.isfinite(f2) & (f2 < f_new)
-            p = jnp.where(use_exact, p2, p)
-            f_new = jnp.where(use_exact, f2, f_new)
-            predicted = jnp.where(use_exact, pred2, predicted)
+            if config.curvature == "exact":
+                # Warm lanes (already near an optimum): one step on the exact Gauss-Newton
+                # curvature, damped along the majoriser's diagonal, which stays positive where
+                # the exact curvature vanishes (points outside the Huber band).
+                p, f_new, predicted = step(h_exact, h)
+            else:
+                # Try both the IRLS majoriser and the exact Gauss-Newton curvature (rho'' = 0
+                # outside the Huber band) and keep the better step: near the optimum the
+                # majoriser over-estimates curvature and converges only linearly.
+                p, f_new, predicted = step(h, h)
+                p2, f2, pred2 = step(h_exact, h_exact)
+                use_exact = jnp.isfinite(f2) & (f2 < f_new)
+                p = jnp.where(use_exact, p2, p)
+                f_new = jnp.where(use_exact, f2, f_new)
+                predicted = jnp.where(use_exact, pred2, predicted)
         u_new = s.u + p
         actual = s.f - f_new
         ratio = actual / jnp.where(predicted > 0, predicted, jnp.inf)
