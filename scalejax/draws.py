@@ -7,6 +7,7 @@ and `vmap`-ed over the draws by `Draws.map`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import jax
@@ -41,9 +42,7 @@ class Draws:
     @property
     def samples(self) -> pd.DataFrame:
         """One row per draw, one column per parameter (natural scale)."""
-        with jax.enable_x64(True):
-            values = self.law.unpack(jnp.asarray(self.u))
-            return pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in values.items()})
+        return pd.DataFrame(self.law.natural(self.u))
 
     @property
     def center(self) -> dict[str, float]:
@@ -79,7 +78,12 @@ class Draws:
         x = law_inputs(self.law, new, self.columns)
         with jax.enable_x64(True):
             xj = {k: jnp.asarray(v) for k, v in x.items()}
-            return self.map(lambda p: self.law.predict(p, xj))
+            return np.asarray(_predict_compiled(self.law, jnp.asarray(self.u), xj))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _predict_compiled(law, u, x):
+    return jax.vmap(lambda row: law.predict(law.unpack(row), x))(u)
 
 
 def law_inputs(law: Law, new, columns: Mapping[str, str]) -> dict[str, np.ndarray]:

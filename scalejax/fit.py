@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping
 
@@ -102,7 +103,7 @@ class Fit(Draws):
         with jax.enable_x64(True):
             x = {k: jnp.asarray(v) for k, v in self.data.x.items()}
             target = jnp.asarray(self.data.target(self.loss.log_scale))
-            return np.asarray(residuals(self.law, self.loss, jnp.asarray(self.u[0]), x, target))
+            return np.asarray(_residuals_compiled(self.law, self.loss, jnp.asarray(self.u[0]), x, target))
 
     def predict(self, new) -> np.ndarray:
         """Predicted y at the rows of `new` (a DataFrame or dict, by input or column name)."""
@@ -129,14 +130,7 @@ class Fit(Draws):
         with jax.enable_x64(True):
             x = {k: jnp.asarray(v) for k, v in self.data.x.items()}
             target = jnp.asarray(self.data.target(self.loss.log_scale))
-
-            def resid(t):
-                p = dict(zip(names, t, strict=True))
-                pred = law.log_predict(p, x) if self.loss.log_scale else law.predict(p, x)
-                return pred - target
-
-            jac = np.asarray(jax.jacfwd(resid)(jnp.asarray(theta)))
-            r = np.asarray(resid(jnp.asarray(theta)))
+            r, jac = (np.asarray(a) for a in _natural_jacobian(law, self.loss, jnp.asarray(theta), x, target))
         w = self.data.weights
         live = w > 0
         dof = int(np.sum(live)) - len(names)
@@ -364,10 +358,26 @@ def fit(
     return result
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _residuals_compiled(law, loss, u, x, target):
+    return residuals(law, loss, u, x, target)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _natural_jacobian(law, loss, theta, x, target):
+    """Residuals and their Jacobian `(n, p)` with respect to the natural parameters `theta`."""
+
+    def resid(t):
+        p = dict(zip(law.param_names, t, strict=True))
+        pred = law.log_predict(p, x) if loss.log_scale else law.predict(p, x)
+        return pred - target
+
+    return resid(theta), jax.jacfwd(resid)(theta)
+
+
 def best_lane(law: Law, solution: Solution) -> int:
     """The converged lane of lowest objective; a clear FitError when there is none."""
-    with jax.enable_x64(True):
-        natural = np.stack([np.asarray(v) for v in law.unpack(jnp.asarray(solution.u)).values()], axis=-1)
+    natural = np.stack(list(law.natural(solution.u).values()), axis=-1)
     finite = np.all(np.isfinite(solution.u), axis=1) & np.all(np.isfinite(natural), axis=1)
     ok = (solution.status == CONVERGED) & np.isfinite(solution.objective) & finite
     if not ok.any():

@@ -9,6 +9,7 @@ see natural parameter values in a dict.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -136,6 +137,11 @@ def log_sum_exp(*terms):
     return m + jnp.log(total)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _unpack_compiled(law, u):
+    return law.unpack(u)
+
+
 def _sigmoid(u):
     return 0.5 * (jnp.tanh(0.5 * u) + 1.0)
 
@@ -201,6 +207,11 @@ class Law:
     def unpack(self, u) -> dict:
         """Unconstrained vector(s) `(..., n_params)` -> dict of natural values."""
         return {p.name: p.forward(u[..., i]) for i, p in enumerate(self.params)}
+
+    def natural(self, u) -> dict[str, np.ndarray]:
+        """`unpack` for NumPy arrays, in float64, through one compiled function per law and shape."""
+        with jax.enable_x64(True):
+            return {k: np.asarray(v, dtype=np.float64) for k, v in _unpack_compiled(self, jnp.asarray(u)).items()}
 
     def pack(self, values: Mapping[str, float] | Sequence[float]) -> np.ndarray:
         """Natural values (dict by name, or sequence in order) -> unconstrained vector."""

@@ -34,8 +34,10 @@ class Loss(NamedTuple):
 
     def rho(self, r):
         if self.kind == "huber":
+            # min(|r|, delta) * (|r| - min(|r|, delta) / 2): the two branches without a select.
             a = jnp.abs(r)
-            return jnp.where(a <= self.delta, 0.5 * r**2, self.delta * (a - 0.5 * self.delta))
+            c = jnp.minimum(a, self.delta)
+            return c * (a - 0.5 * c)
         return 0.5 * r**2
 
     def curvature(self, r):

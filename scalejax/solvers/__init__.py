@@ -8,6 +8,7 @@ memory, and returns per-lane status arrays instead of raising.
 from __future__ import annotations
 
 import functools
+import time
 from typing import NamedTuple
 
 import jax
@@ -19,8 +20,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from .._errors import ScalejaxError
 from .._progress import Progress
 from ..objectives import Loss
-from ._lbfgs import lbfgs_advance, lbfgs_init
-from ._lm import lm_advance, lm_init
+from ._lbfgs import lbfgs_init, lbfgs_step
+from ._lm import lm_init, lm_step
 from ._status import CONVERGED, MAX_STEPS, NONFINITE, RUNNING, STALLED, STATUS_NAMES, LaneState
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
 ]
 
 METHODS = ("lm", "lbfgs")
-MAX_LANES_PER_CALL = 1024
 
 
 class SolverConfig(NamedTuple):
@@ -88,7 +88,7 @@ def bucket_size(n: int) -> int:
     raise AssertionError("unreachable")
 
 
-_SOLVERS = {"lm": (lm_init, lm_advance), "lbfgs": (lbfgs_init, lbfgs_advance)}
+_SOLVERS = {"lm": (lm_init, lm_step), "lbfgs": (lbfgs_init, lbfgs_step)}
 
 
 @functools.partial(jax.jit, static_argnames=("law", "loss", "method", "config"))
@@ -97,16 +97,104 @@ def _init_compiled(law, loss, method, config, u0, weights, x, target):
     return jax.vmap(init, in_axes=(0, 0, _x_axis(x), 0 if target.ndim == 2 else None))(u0, weights, x, target)
 
 
-@functools.partial(jax.jit, static_argnames=("law", "loss", "method", "config"))
-def _advance_compiled(law, loss, method, config, state, weights, x, target, step_limit):
-    advance = functools.partial(_SOLVERS[method][1], law, loss, config)
-    target_axis = 0 if target.ndim == 2 else None
-    return jax.vmap(advance, in_axes=(0, 0, _x_axis(x), target_axis, None))(state, weights, x, target, step_limit)
-
-
 def _x_axis(x):
     """0 when the inputs are per lane (`(L, n)` arrays), None when all lanes share them."""
     return 0 if any(v.ndim == 2 for v in x.values()) else None
+
+
+class _Queue(NamedTuple):
+    """One device's work: its lanes' states, the lanes in its slots, and the next lane to load."""
+
+    lanes: LaneState  # (Q, ...) every lane of this device's queue
+    slot: jax.Array  # (K,) queue index of the lane in each slot, -1 when the slot is empty
+    slots: LaneState  # (K, ...) the states of the lanes in the slots
+    head: jax.Array  # () the next queue index to load
+    n_queued: jax.Array  # () lanes 0..n_queued-1 of the queue are to be solved
+
+
+def _queue_run(law, loss, method, config, queue: _Queue, weights, x, target, budget) -> _Queue:
+    """Step the lanes in the slots; refill a slot from the queue as soon as its lane stops.
+
+    One iteration takes one solver step in every slot, so a slot never waits for
+    slower lanes: the cost is the steps the lanes need, not the slowest lane's
+    steps times the lanes. Stops after `budget` iterations (to report progress)
+    or when the queue is empty and every slot has stopped.
+    """
+    step = jax.vmap(
+        functools.partial(_SOLVERS[method][1], law, loss, config),
+        in_axes=(0, 0, _x_axis(x), 0 if target.ndim == 2 else None),
+    )
+    n_queue = weights.shape[0]
+
+    def per_lane(tree, idx):
+        return jax.tree.map(lambda a: a[idx], tree)
+
+    def running(st):
+        return (st.status == RUNNING) & (st.step < config.max_steps)
+
+    def cond(carry):
+        q, it = carry
+        return ((q.head < q.n_queued) | jnp.any(q.slot >= 0)) & (it < budget)
+
+    def body(carry):
+        q, it = carry
+        # Load the next lanes into the empty slots, in queue order.
+        empty = q.slot < 0
+        load_at = q.head + jnp.cumsum(empty, dtype=jnp.int32) - 1
+        load = empty & (load_at < q.n_queued)
+        slot = jnp.where(load, load_at, q.slot)
+        loaded = per_lane(q.lanes, jnp.clip(load_at, 0, n_queue - 1))
+        slots = jax.tree.map(lambda new, old: _where_lanes(load, new, old), loaded, q.slots)
+        head = q.head + jnp.sum(load, dtype=jnp.int32)
+
+        # One step in every occupied slot whose lane still runs.
+        idx = jnp.maximum(slot, 0)
+        xs = {k: v[idx] for k, v in x.items()} if _x_axis(x) == 0 else x
+        stepped = step(slots, weights[idx], xs, target[idx] if target.ndim == 2 else target)
+        live = (slot >= 0) & running(slots)
+        slots = jax.tree.map(lambda new, old: _where_lanes(live, new, old), stepped, slots)
+
+        # Write stopped lanes back to the queue and free their slots.
+        done = (slot >= 0) & ~running(slots)
+        back = jnp.where(done, slot, n_queue)  # out of range: dropped
+        lanes = jax.tree.map(lambda a, v: a.at[back].set(v, mode="drop"), q.lanes, slots)
+        slot = jnp.where(done, -1, slot)
+        return _Queue(lanes, slot, slots, head, q.n_queued), it + 1
+
+    queue, _ = jax.lax.while_loop(cond, body, (queue, jnp.asarray(0, jnp.int32)))
+    return queue
+
+
+def _where_lanes(mask, new, old):
+    return jnp.where(mask.reshape(mask.shape + (1,) * (new.ndim - 1)), new, old)
+
+
+@functools.lru_cache(maxsize=64)
+def _queue_compiled(law, loss, method, config, mesh, x_axis, target_axis):
+    """`_queue_run` compiled; with several devices each runs its own queue under `shard_map`."""
+    run = functools.partial(_queue_run, law, loss, method, config)
+    if mesh is None:
+        return jax.jit(run, donate_argnums=(0,))
+    lanes = PartitionSpec("lanes")
+    spec_x = lanes if x_axis == 0 else PartitionSpec()
+    spec_t = lanes if target_axis == 0 else PartitionSpec()
+
+    def per_device(queue, weights, x, target, budget):
+        # Each device's head and count arrive as length-1 blocks.
+        q = queue._replace(head=queue.head[0], n_queued=queue.n_queued[0])
+        out = run(q, weights, x, target, budget)
+        return out._replace(head=out.head[None], n_queued=out.n_queued[None])
+
+    return jax.jit(
+        jax.shard_map(
+            per_device,
+            mesh=mesh,
+            in_specs=(lanes, lanes, spec_x, spec_t, PartitionSpec()),
+            out_specs=lanes,
+            check_vma=False,
+        ),
+        donate_argnums=(0,),
+    )
 
 
 def _take(tree, idx):
@@ -126,10 +214,11 @@ class _Lanes:
 
     With one device this is plain `jnp.asarray`. With several (GPUs, or CPU
     cores exposed as devices with `XLA_FLAGS=--xla_force_host_platform_device_count=K`,
-    or all hosts' devices after `jax.distributed.initialize()`), each chunk's
-    lane axis is sharded over a 1-D mesh and the data are replicated; every
-    process builds the same global arrays from the same seed, so the result
-    does not depend on how many devices or hosts there are.
+    or all hosts' devices after `jax.distributed.initialize()`), the lane axis
+    is sharded over a 1-D mesh, each device solves its own queue of lanes and
+    the data are replicated; every process builds the same global arrays from
+    the same seed, so the result does not depend on how many devices or hosts
+    there are.
     """
 
     def __init__(self):
@@ -161,19 +250,19 @@ def solve_lanes(
     method: str = "lm",
     config: SolverConfig | None = None,
     lanes_per_call: int | None = None,
-    steps_per_round: int = 16,
     progress: bool | None = None,
     desc: str = "lanes",
 ) -> Solution:
     """Solve `L` independent lanes: lane `i` starts at `u0[i]` with point weights `weights[i]`.
 
-    Lanes run in fixed-size chunks (one compiled shape, small enough to stay
-    in cache) for `steps_per_round` steps at a time; after each round the
-    lanes still running are packed together, so a few slow lanes do not make
-    every lane pay for their steps. Each chunk is split across all devices.
-    A lane's result is bitwise the same on any number of devices; with another
-    `lanes_per_call` it agrees to rounding (sums over points vectorise
-    differently), far inside the stopping tolerances.
+    Each device keeps a fixed number of slots (`lanes_per_call`) and a queue
+    of lanes: every iteration takes one step in every slot, and a slot whose
+    lane stops takes the next lane from the queue at once, so no slot waits
+    for slower lanes and one compiled function serves the whole solve. Lanes
+    are dealt round-robin to the devices. A lane's result does not depend on
+    the order or the slot it runs in, so it is bitwise the same on any number
+    of devices; with another `lanes_per_call` it agrees to rounding (sums over
+    points vectorise differently), far inside the stopping tolerances.
 
     Args:
         law: the `Law`.
@@ -186,9 +275,8 @@ def solve_lanes(
             (residual resampling).
         method: `"lm"` (Levenberg-Marquardt with IRLS) or `"lbfgs"` (optax).
         config: stopping rules.
-        lanes_per_call: lanes per compiled call and device; by default about 64k points' worth,
-            at most `MAX_LANES_PER_CALL`.
-        steps_per_round: steps between two compactions of the running lanes.
+        lanes_per_call: slots per device (lanes stepped together); by default about 32k
+            points' worth, between 32 and 256.
         progress: show a progress bar (None: in a terminal or notebook, after 2 s).
         desc: the progress bar's label.
 
@@ -229,25 +317,20 @@ def solve_lanes(
 
     weights = np.concatenate([weights, np.zeros((n_lanes, n_pad - n))], axis=1)
 
+    # Shapes that do not depend on the number of devices: a lane then meets the same
+    # compiled code on 1 or K devices, so its result is bitwise the same.
     if lanes_per_call is None:
-        # About 64k points' worth, and never more than 1,024 lanes: on XLA's CPU backend
-        # (jax 0.10.2) a vmapped solve of 2,048 or more lanes can stall without using
-        # the CPU (seen with 16 points and the 4,500-start Chinchilla grid).
-        lanes_per_call = min(MAX_LANES_PER_CALL, max(8, 65536 // n_pad))
-    # The same chunk shape on every device whatever their number: a lane then meets the
-    # same compiled code and the same position in its block, so its result is bitwise
-    # the same on 1 or K devices.
-    per_device = bucket_size(min(n_lanes, lanes_per_call))
-    chunk = per_device * lanes.n_devices
-
-    def chunks(active):
-        for start in range(0, len(active), chunk):
-            idx = active[start : start + chunk]
-            yield idx, np.concatenate([idx, np.full(chunk - len(idx), idx[0])])
+        lanes_per_call = min(256, max(32, 32768 // n_pad))
+    n_slots = bucket_size(min(n_lanes, lanes_per_call))
+    # Queue length per device: a power of two (few compiled shapes), about 4M points' worth at most.
+    queue_cap = max(n_slots, min(1 << int(np.ceil(np.log2(max(n_lanes, 1)))), _pow2_floor((1 << 22) // n_pad)))
+    init_chunk = n_slots * lanes.n_devices
 
     state = None
     with Progress(n_lanes, desc, progress) as bar:
-        for idx, padded in chunks(np.arange(n_lanes)):
+        for start in range(0, n_lanes, init_chunk):
+            idx = np.arange(start, min(start + init_chunk, n_lanes))
+            padded = np.concatenate([idx, np.full(init_chunk - len(idx), idx[0])])
             out = lanes.get(
                 _init_compiled(
                     law,
@@ -264,27 +347,51 @@ def solve_lanes(
                 state = jax.tree.map(lambda a: np.empty((n_lanes, *a.shape[1:]), a.dtype), out)
             state = _put(state, idx, out)
 
-        limit = 0
-        while limit < config.max_steps:
-            limit = min(limit + steps_per_round, config.max_steps)
-            active = np.flatnonzero(state.status == RUNNING)
-            bar.update(n_lanes - active.size)
-            if active.size == 0:
-                break
-            for idx, padded in chunks(active):
-                out = _advance_compiled(
-                    law,
-                    loss,
-                    method,
-                    config,
-                    jax.tree.map(lanes.put, _take(state, padded)),
-                    lanes.put(weights[padded]),
-                    lane_x(padded),
-                    lane_target(padded),
-                    limit,
-                )
-                state = _put(state, idx, lanes.get(out))
+        active = np.flatnonzero(state.status == RUNNING)
+        bar.update(n_lanes - active.size)
+        run = _queue_compiled(
+            law, loss, method, config, lanes.mesh, 0 if per_lane_x else None, 0 if per_lane_target else None
+        )
+        n_dev = lanes.n_devices
+        for start in range(0, active.size, queue_cap * n_dev):
+            todo = active[start : start + queue_cap * n_dev]
+            # Deal the lanes round-robin: device d solves todo[d::n_dev], padded to the queue length.
+            order = np.full((n_dev, queue_cap), todo[0])
+            counts = np.zeros(n_dev, dtype=np.int32)
+            for d in range(n_dev):
+                mine = todo[d::n_dev]
+                order[d, : mine.size] = mine
+                counts[d] = mine.size
+            padded = order.reshape(-1)
+            slot_template = _take(state, np.full(n_slots * n_dev, todo[0]))
+            queue = _Queue(
+                lanes=jax.tree.map(lanes.put, _take(state, padded)),
+                slot=lanes.put(np.full(n_slots * n_dev, -1, dtype=np.int32)),
+                slots=jax.tree.map(lanes.put, slot_template),
+                head=lanes.put(np.zeros(n_dev, dtype=np.int32)) if n_dev > 1 else jnp.asarray(0, jnp.int32),
+                n_queued=lanes.put(counts) if n_dev > 1 else jnp.asarray(counts[0]),
+            )
+            lane_w, xs, ts = lanes.put(weights[padded]), lane_x(padded), lane_target(padded)
+            budget, finished_before = 16, n_lanes - active.size + start
+            while True:
+                tick = time.perf_counter()
+                queue = run(queue, lane_w, xs, ts, jnp.asarray(budget, jnp.int32))
+                head, slot = lanes.get((queue.head, queue.slot))
+                busy = int(np.sum(slot >= 0))
+                bar.update(finished_before + int(np.sum(head)) - busy)
+                if busy == 0 and int(np.sum(head)) == todo.size:
+                    break
+                # About a quarter of a second between progress reports.
+                if time.perf_counter() - tick < 0.1:
+                    budget = min(budget * 2, 1 << 16)
+            solved = lanes.get(queue.lanes)
+            keep = np.concatenate([np.arange(counts[d]) + d * queue_cap for d in range(n_dev)])
+            state = _put(state, padded[keep], _take(solved, keep))
         bar.update(n_lanes)
 
     status = np.where(state.status == RUNNING, MAX_STEPS, state.status)
     return Solution(u=state.u, objective=state.f, status=status, steps=state.step)
+
+
+def _pow2_floor(k: int) -> int:
+    return 1 << max(int(k).bit_length() - 1, 0)

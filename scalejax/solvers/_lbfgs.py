@@ -5,7 +5,6 @@ Written for a single lane and `vmap`-ed by the caller; never raises.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import optax
 import optax.tree_utils as otu
@@ -27,27 +26,20 @@ def lbfgs_init(law, loss, config, u0, weights, x, target) -> LaneState:
     )
 
 
-def lbfgs_advance(law, loss, config, state: LaneState, weights, x, target, step_limit) -> LaneState:
-    """Take L-BFGS steps until the lane stops or reaches `step_limit` steps in all."""
+def lbfgs_step(law, loss, config, s: LaneState, weights, x, target) -> LaneState:
+    """One L-BFGS step (with its line search) from lane state `s`."""
 
     def fn(u):
         return objective(law, loss, u, weights, x, target)
 
     value_and_grad = optax.value_and_grad_from_state(fn)
-
-    def cond(s):
-        return (s.status == RUNNING) & (s.step < step_limit)
-
-    def body(s):
-        value, grad = value_and_grad(s.u, state=s.inner)
-        updates, inner = _OPT.update(grad, s.inner, s.u, value=value, grad=grad, value_fn=fn)
-        u_new = optax.apply_updates(s.u, updates)
-        f_new = otu.tree_get(inner, "value")
-        finite = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(u_new))
-        scale = jnp.abs(f_new) + config.fscale
-        small_change = (s.step > 0) & (jnp.abs(s.f - f_new) <= config.ftol * scale)
-        flat = jnp.max(jnp.abs(otu.tree_get(inner, "grad"))) <= config.gtol * scale
-        status = jnp.where(~finite, NONFINITE, jnp.where(small_change | flat, CONVERGED, RUNNING))
-        return LaneState(u=u_new, f=f_new, status=status, step=s.step + 1, inner=inner)
-
-    return jax.lax.while_loop(cond, body, state)
+    value, grad = value_and_grad(s.u, state=s.inner)
+    updates, inner = _OPT.update(grad, s.inner, s.u, value=value, grad=grad, value_fn=fn)
+    u_new = optax.apply_updates(s.u, updates)
+    f_new = otu.tree_get(inner, "value")
+    finite = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(u_new))
+    scale = jnp.abs(f_new) + config.fscale
+    small_change = (s.step > 0) & (jnp.abs(s.f - f_new) <= config.ftol * scale)
+    flat = jnp.max(jnp.abs(otu.tree_get(inner, "grad"))) <= config.gtol * scale
+    status = jnp.where(~finite, NONFINITE, jnp.where(small_change | flat, CONVERGED, RUNNING))
+    return LaneState(u=u_new, f=f_new, status=status, step=s.step + 1, inner=inner)
