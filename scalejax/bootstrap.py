@@ -217,6 +217,10 @@ def _warm_starts(result: Fit, k: int, gap: float) -> np.ndarray:
     return np.array(chosen)
 
 
+# Lanes that start at an optimum of the full data: exact Huber curvature, light initial damping.
+WARM = SolverConfig(curvature="exact", damping=1e-5)
+
+
 def _jackknife_fits(result: Fit, scheme: str) -> np.ndarray:
     """Leave-one-out (point, or group for the groups scheme) optima, warm-started at the full fit."""
     data = result.data
@@ -233,7 +237,7 @@ def _jackknife_fits(result: Fit, scheme: str) -> np.ndarray:
             weights,
             data.x,
             data.target(result.loss.log_scale),
-            config=SolverConfig(curvature="exact"),
+            config=WARM,
         )
     return sol.u[sol.status == CONVERGED]
 
@@ -279,7 +283,7 @@ def bootstrap(
             `n_warm_starts - 1` other distinct optima of the start grid.
         warm_gap: other optima are used only if their full-data objective is
             within a factor `1 + warm_gap` of the best (see `Bootstrap.warm_starts`).
-        lanes_per_call: lanes per compiled call and device (memory bound); results do not depend on it.
+        lanes_per_call: lanes stepped together on each device (see `solve_lanes`); results agree to rounding whatever it is.
         progress: show a progress bar (None: only in a terminal or notebook, after 2 s).
 
     Returns:
@@ -347,7 +351,7 @@ def bootstrap(
             data.x,
             lane_t,
             method=method,
-            config=SolverConfig(max_steps=int(max_steps), curvature="exact"),
+            config=WARM._replace(max_steps=int(max_steps)),
             lanes_per_call=lanes_per_call,
             progress=progress,
             desc="bootstrap lanes",

@@ -68,7 +68,7 @@ def make_loss(loss: str | Loss = "huber", delta: float = 1e-3) -> Loss:
 def residuals(law, loss: Loss, u, x, target):
     """Residuals of the law at unconstrained parameters `u` against `target` (log y or y)."""
     p = law.unpack(u)
-    pred = law.log_predict(p, x) if loss.log_scale else law.predict(p, x)
+    pred = law.log_predict(p, x, positive_inputs=True) if loss.log_scale else law.predict(p, x)
     return pred - target
 
 

@@ -399,3 +399,67 @@ def test_log_sum_exp_gradient_is_the_softmax():
         grads = jax.grad(lambda t: sj.log_sum_exp(t[0], t[1], t[2]))(jnp.asarray([a, b, c]))
     w = np.exp(np.array([a, b, c]) - a)
     np.testing.assert_allclose(np.asarray(grads), w / w.sum(), rtol=1e-12)
+
+
+@jax.jit
+def _shifted(v):
+    return v + 1.0
+
+
+@sj.law(params=[sj.Param("E", lower=0), sj.Param("A", lower=0), "alpha", "beta"], inputs=["N", "D"])
+def _powers_law(p, x):
+    """Powers of inputs (rewritten), of a parameter and of an expression (kept), inside and outside jit."""
+    return (
+        p["E"]
+        + p["A"] / x["N"] ** p["alpha"]
+        + _shifted(x["D"]) ** -p["beta"]
+        + jnp.logaddexp(0.0, -x["D"] / 1e9) * p["E"] ** 2.5
+        + 1e-3 * (x["N"] / 1e9) ** p["beta"]
+    )
+
+
+def _law_point():
+    p = {"E": 1.7, "A": 406.4, "alpha": 0.34, "beta": 0.28}
+    x = {"N": jnp.geomspace(1e7, 1e11, 7), "D": jnp.geomspace(1e9, 1e12, 7)}
+    return p, x
+
+
+def test_powers_of_positive_inputs_become_exp_log_with_the_same_values_and_derivatives():
+    with jax.enable_x64(True):
+        p, x = _law_point()
+        p = {k: jnp.asarray(v) for k, v in p.items()}
+
+        def log_y(q, fast):
+            return _powers_law.log_predict(q, x, positive_inputs=fast)
+
+        fast, plain = log_y(p, True), log_y(p, False)
+        np.testing.assert_allclose(fast, plain, rtol=1e-13)
+        d_fast = jax.jacfwd(log_y)(p, True)
+        d_plain = jax.jacfwd(log_y)(p, False)
+        for name in p:
+            np.testing.assert_allclose(d_fast[name], d_plain[name], rtol=1e-11, err_msg=name)
+        # Under vmap as in the solvers, too.
+        batch = {k: jnp.stack([v, 1.01 * v]) for k, v in p.items()}
+        np.testing.assert_allclose(
+            jax.vmap(lambda q: log_y(q, True))(batch), jax.vmap(lambda q: log_y(q, False))(batch), rtol=1e-13
+        )
+        # The rewrite happened: the input's power is gone, the others stay.
+        jaxpr = str(jax.make_jaxpr(lambda q: log_y(q, True))(p))
+        plain_jaxpr = str(jax.make_jaxpr(lambda q: log_y(q, False))(p))
+    assert plain_jaxpr.count(" pow ") == 4
+    assert jaxpr.count(" pow ") == 3
+
+
+def test_powers_are_left_alone_for_inputs_not_declared_positive():
+    law = sj.Law(name="signed", fn=_powers_law.fn, params=_powers_law.params, inputs=("N", "D"), positive_inputs=())
+    with jax.enable_x64(True):
+        p, x = _law_point()
+        jaxpr = str(jax.make_jaxpr(lambda q: law.log_predict(q, x, positive_inputs=True))(p))
+    assert jaxpr.count(" pow ") == 4
+
+
+def test_natural_keeps_the_declared_parameter_order():
+    law = sj.laws.get("chinchilla")
+    values = law.natural(law.start_grid()[:3])
+    assert list(values) == list(law.param_names) == ["E", "A", "B", "alpha", "beta"]
+    np.testing.assert_allclose(values["A"], np.exp(law.start_grid()[:3, 1]))

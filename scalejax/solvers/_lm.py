@@ -31,7 +31,7 @@ def lm_init(law, loss, config, u0, weights, x, target) -> LaneState:
         f=f0,
         status=jnp.where(jnp.isfinite(f0), RUNNING, NONFINITE),
         step=jnp.asarray(0, jnp.int32),
-        inner=Damping(lam=jnp.asarray(1e-3, u0.dtype), nu=jnp.asarray(2.0, u0.dtype)),
+        inner=Damping(lam=jnp.asarray(config.damping, u0.dtype), nu=jnp.asarray(2.0, u0.dtype)),
     )
 
 
@@ -48,11 +48,9 @@ def lm_step(law, loss, config, s: LaneState, weights, x, target) -> LaneState:
     r0 = jnp.where(live, r, 0.0)
     jac = jnp.where(live & jnp.isfinite(jac), jac, 0.0)
     g = jac @ (omega * r0)
-    h = gram(jac, omega)
 
-    def step(hm, damping):
-        """Solve the damped model `hm + lam diag(damping)`; the new objective and predicted gain."""
-        diag = jnp.diag(damping)
+    def step(hm, diag):
+        """Solve the damped model `hm + lam diag(diag)`; the new objective and predicted gain."""
         scale = jnp.maximum(diag, 1e-12 * jnp.max(diag) + 1e-300)
         p = spd_solve(hm + lam * jnp.diag(scale), -g)
         p = jnp.where(jnp.all(jnp.isfinite(p)), p, jnp.zeros_like(p))
@@ -61,7 +59,8 @@ def lm_step(law, loss, config, s: LaneState, weights, x, target) -> LaneState:
         return p, f_new, predicted
 
     if loss.kind != "huber":
-        p, f_new, predicted = step(h, h)
+        h = gram(jac, omega)
+        p, f_new, predicted = step(h, jnp.diag(h))
     else:
         curv = jnp.where(live, weights * loss.curvature(r), 0.0)
         h_exact = gram(jac, curv)
@@ -69,13 +68,14 @@ def lm_step(law, loss, config, s: LaneState, weights, x, target) -> LaneState:
             # Warm lanes (already near an optimum): one step on the exact Gauss-Newton
             # curvature, damped along the majoriser's diagonal, which stays positive where
             # the exact curvature vanishes (points outside the Huber band).
-            p, f_new, predicted = step(h_exact, h)
+            p, f_new, predicted = step(h_exact, jnp.sum(omega * jac**2, axis=-1))
         else:
             # Try both the IRLS majoriser and the exact Gauss-Newton curvature (rho'' = 0
             # outside the Huber band) and keep the better step: near the optimum the
             # majoriser over-estimates curvature and converges only linearly.
-            p, f_new, predicted = step(h, h)
-            p2, f2, pred2 = step(h_exact, h_exact)
+            h = gram(jac, omega)
+            p, f_new, predicted = step(h, jnp.diag(h))
+            p2, f2, pred2 = step(h_exact, jnp.diag(h_exact))
             use_exact = jnp.isfinite(f2) & (f2 < f_new)
             p = jnp.where(use_exact, p2, p)
             f_new = jnp.where(use_exact, f2, f_new)
@@ -121,12 +121,8 @@ def jacobian_rows(fn, u):
 
 
 def gram(rows, weights):
-    """`sum_k rows[i, k] weights[k] rows[j, k]`: the `(p, p)` weighted normal matrix.
-
-    Written as a broadcast product and a sum over points rather than a matmul:
-    under `vmap` XLA's CPU backend runs tiny batched matmuls several times slower.
-    """
-    return jnp.sum(rows[:, None, :] * (weights * rows)[None, :, :], axis=-1)
+    """`sum_k rows[i, k] weights[k] rows[j, k]`: the `(p, p)` weighted normal matrix."""
+    return (weights * rows) @ rows.T
 
 
 UNROLLED_SOLVE_MAX = 8
