@@ -35,7 +35,7 @@ def resample_weights(data: Data, n: int, scheme: str, rng: np.random.Generator) 
     base = data.weights
     if scheme == "rows":
         live = np.flatnonzero(base > 0)
-        counts = rng.multinomial(live.size, np.full(live.size, 1.0 / live.size), size=n)
+        counts = _uniform_counts(rng, live.size, n)
         out = np.zeros((n, data.n))
         out[:, live] = counts
         return out * base
@@ -54,9 +54,19 @@ def resample_weights(data: Data, n: int, scheme: str, rng: np.random.Generator) 
             raise DataError(
                 f"scheme 'groups' needs at least 2 groups; column {data.columns.get('group')!r} has {labels.size}"
             )
-        counts = rng.multinomial(labels.size, np.full(labels.size, 1.0 / labels.size), size=n)
+        counts = _uniform_counts(rng, labels.size, n)
         return counts[:, codes] * base
     raise ScalejaxError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+
+
+def _uniform_counts(rng: np.random.Generator, k: int, n: int) -> np.ndarray:
+    """`n` draws of Multinomial(k, uniform over k): how often each of k items is picked in k draws.
+
+    Counted from `k` uniform picks per row: the same distribution as
+    `rng.multinomial`, about 10x faster (it draws k binomials in sequence per row).
+    """
+    picks = rng.integers(0, k, size=(n, k)) + k * np.arange(n)[:, None]
+    return np.bincount(picks.ravel(), minlength=n * k).reshape(n, k).astype(np.float64)
 
 
 class Bootstrap(Draws):

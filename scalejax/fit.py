@@ -7,7 +7,6 @@ import warnings
 from collections.abc import Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -101,9 +100,8 @@ class Fit(Draws):
     def residuals(self) -> np.ndarray:
         """Residuals at the optimum on the fitted scale (log y for log-scale losses)."""
         with jax.enable_x64(True):
-            x = {k: jnp.asarray(v) for k, v in self.data.x.items()}
-            target = jnp.asarray(self.data.target(self.loss.log_scale))
-            return np.asarray(_residuals_compiled(self.law, self.loss, jnp.asarray(self.u[0]), x, target))
+            target = self.data.target(self.loss.log_scale)
+            return np.asarray(_residuals_compiled(self.law, self.loss, np.asarray(self.u[0]), self.data.x, target))
 
     def predict(self, new) -> np.ndarray:
         """Predicted y at the rows of `new` (a DataFrame or dict, by input or column name)."""
@@ -128,9 +126,8 @@ class Fit(Draws):
         law, names = self.law, list(self.law.param_names)
         theta = np.array([self.params[k] for k in names])
         with jax.enable_x64(True):
-            x = {k: jnp.asarray(v) for k, v in self.data.x.items()}
-            target = jnp.asarray(self.data.target(self.loss.log_scale))
-            r, jac = (np.asarray(a) for a in _natural_jacobian(law, self.loss, jnp.asarray(theta), x, target))
+            target = self.data.target(self.loss.log_scale)
+            r, jac = (np.asarray(a) for a in _natural_jacobian(law, self.loss, theta, self.data.x, target))
         w = self.data.weights
         live = w > 0
         dof = int(np.sum(live)) - len(names)

@@ -9,7 +9,6 @@ see natural parameter values in a dict.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -92,17 +91,17 @@ class Param:
             case _:
                 return (0.5 * (self.lower + self.upper),)
 
-    def forward(self, u):
-        """Unconstrained value -> natural value (works on JAX arrays)."""
+    def forward(self, u, xp=jnp):
+        """Unconstrained value -> natural value (JAX arrays; NumPy ones with `xp=numpy`)."""
         match self.transform:
             case "identity":
                 return u
             case "lower":
-                return self.lower + jnp.exp(u)
+                return self.lower + xp.exp(u)
             case "upper":
-                return self.upper - jnp.exp(u)
+                return self.upper - xp.exp(u)
             case _:
-                return self.lower + (self.upper - self.lower) * _sigmoid(u)
+                return self.lower + (self.upper - self.lower) * 0.5 * (xp.tanh(0.5 * u) + 1.0)
 
     def inverse(self, value):
         """Natural value -> unconstrained value (NumPy, for starts and user input)."""
@@ -178,15 +177,6 @@ def _powers_of_positive_inputs(fn: Callable, positive: Sequence[str]) -> Callabl
     return rewritten
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _unpack_compiled(law, u):
-    return law.unpack(u)
-
-
-def _sigmoid(u):
-    return 0.5 * (jnp.tanh(0.5 * u) + 1.0)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Law:
     """A scaling law: `fn(params, inputs) -> y` with named parameters and inputs.
@@ -250,10 +240,10 @@ class Law:
         return {p.name: p.forward(u[..., i]) for i, p in enumerate(self.params)}
 
     def natural(self, u) -> dict[str, np.ndarray]:
-        """`unpack` for NumPy arrays, in float64, through one compiled function per law and shape."""
-        with jax.enable_x64(True):
-            values = _unpack_compiled(self, jnp.asarray(u))  # a dict out of jit comes back key-sorted
-            return {k: np.asarray(values[k], dtype=np.float64) for k in self.param_names}
+        """`unpack` in NumPy, float64: for results on the host (no compilation)."""
+        u = np.asarray(u, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged lane is inf, as in JAX
+            return {p.name: np.asarray(p.forward(u[..., i], xp=np), dtype=np.float64) for i, p in enumerate(self.params)}
 
     def pack(self, values: Mapping[str, float] | Sequence[float]) -> np.ndarray:
         """Natural values (dict by name, or sequence in order) -> unconstrained vector."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 
 from ._errors import ScalejaxError
 
@@ -60,7 +61,7 @@ def make_loss(loss: str | Loss = "huber", delta: float = 1e-3) -> Loss:
     if loss not in LOSSES:
         raise ScalejaxError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     delta = float(delta)
-    if not (delta > 0 and jnp.isfinite(delta)):
+    if not (delta > 0 and np.isfinite(delta)):
         raise ScalejaxError(f"the Huber delta must be a positive number, got {delta}")
     return Loss(loss, delta)
 

@@ -217,7 +217,7 @@ def _put(tree, idx, values):
 class _Lanes:
     """Where lanes run: the local devices, lanes split evenly across them with `jax.sharding`.
 
-    With one device this is plain `jnp.asarray`. With several (GPUs, or CPU
+    With one device this is plain `jax.device_put`. With several (GPUs, or CPU
     cores exposed as devices with `XLA_FLAGS=--xla_force_host_platform_device_count=K`,
     or all hosts' devices after `jax.distributed.initialize()`), the lane axis
     is sharded over a 1-D mesh, each device solves its own queue of lanes and
@@ -234,7 +234,7 @@ class _Lanes:
     def put(self, a, sharded: bool = True):
         a = np.asarray(a)
         if self.mesh is None:
-            return jnp.asarray(a)
+            return jax.device_put(a)
         spec = PartitionSpec("lanes", *([None] * (a.ndim - 1))) if sharded else PartitionSpec()
         return jax.make_array_from_callback(a.shape, NamedSharding(self.mesh, spec), lambda index: a[index])
 
@@ -373,14 +373,14 @@ def solve_lanes(
                 lanes=jax.tree.map(lanes.put, _take(state, padded)),
                 slot=lanes.put(np.full(n_slots * n_dev, -1, dtype=np.int32)),
                 slots=jax.tree.map(lanes.put, slot_template),
-                head=lanes.put(np.zeros(n_dev, dtype=np.int32)) if n_dev > 1 else jnp.asarray(0, jnp.int32),
-                n_queued=lanes.put(counts) if n_dev > 1 else jnp.asarray(counts[0]),
+                head=lanes.put(np.zeros(n_dev, dtype=np.int32) if n_dev > 1 else np.int32(0)),
+                n_queued=lanes.put(counts if n_dev > 1 else counts[0]),
             )
             lane_w, xs, ts = lanes.put(weights[padded]), lane_x(padded), lane_target(padded)
             budget, finished_before = 16, n_lanes - active.size + start
             while True:
                 tick = time.perf_counter()
-                queue = run(queue, lane_w, xs, ts, jnp.asarray(budget, jnp.int32))
+                queue = run(queue, lane_w, xs, ts, np.int32(budget))
                 head, slot = lanes.get((queue.head, queue.slot))
                 busy = int(np.sum(slot >= 0))
                 bar.update(finished_before + int(np.sum(head)) - busy)
