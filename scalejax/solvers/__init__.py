@@ -131,9 +131,6 @@ def _queue_run(law, loss, method, config, queue: _Queue, weights, x, target, bud
     )
     n_queue = weights.shape[0]
 
-    def per_lane(tree, idx):
-        return jax.tree.map(lambda a: a[idx], tree)
-
     def running(st):
         return (st.status == RUNNING) & (st.step < config.max_steps)
 
@@ -148,7 +145,7 @@ def _queue_run(law, loss, method, config, queue: _Queue, weights, x, target, bud
         load_at = q.head + jnp.cumsum(empty, dtype=jnp.int32) - 1
         load = empty & (load_at < q.n_queued)
         slot = jnp.where(load, load_at, q.slot)
-        loaded = per_lane(q.lanes, jnp.clip(load_at, 0, n_queue - 1))
+        loaded = _take(q.lanes, jnp.clip(load_at, 0, n_queue - 1))
         slots = jax.tree.map(lambda new, old: _where_lanes(load, new, old), loaded, q.slots)
         head = q.head + jnp.sum(load, dtype=jnp.int32)
 
