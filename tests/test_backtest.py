@@ -78,7 +78,10 @@ def test_extrapolate_draws_and_compute_path():
     del boot.noise_draws
     ordered = np.sort(boot.predict_draws(new), axis=0)
     k = int(0.025 * (len(ordered) - 1))
-    for end, lo, hi in ((quiet.y_pred_lo, ordered[k], ordered[k + 1]), (quiet.y_pred_hi, ordered[-k - 2], ordered[-k - 1])):
+    for end, lo, hi in (
+        (quiet.y_pred_lo, ordered[k], ordered[k + 1]),
+        (quiet.y_pred_hi, ordered[-k - 2], ordered[-k - 1]),
+    ):
         assert np.all((lo * (1 - 1e-12) <= end) & (end <= hi * (1 + 1e-12))), (end, lo, hi)
     # Along the compute axis: the loss at each draw's compute-optimal split.
     path = sj.analysis.extrapolate(boot, compute=[1e21, 1e23])
