@@ -149,7 +149,7 @@ def _powers_of_positive_inputs(fn: Callable, positive: Sequence[str]) -> Callabl
     """
 
     def rewritten(p, x):
-        closed = jax.make_jaxpr(fn)(p, x)
+        closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(p, x)
         leaves = jax.tree_util.tree_flatten_with_path((p, x))[0]
         env = {}
         sure = set()
@@ -172,7 +172,7 @@ def _powers_of_positive_inputs(fn: Callable, positive: Sequence[str]) -> Callabl
                 out = out if eqn.primitive.multiple_results else [out]
             env.update(zip(eqn.outvars, out, strict=True))
         result = [read(v) for v in closed.jaxpr.outvars]
-        return jax.tree.unflatten(jax.tree.structure(jax.eval_shape(fn, p, x)), result)
+        return jax.tree.unflatten(jax.tree.structure(out_shape), result)
 
     return rewritten
 
@@ -235,15 +235,15 @@ class Law:
     def n_params(self) -> int:
         return len(self.params)
 
-    def unpack(self, u) -> dict:
-        """Unconstrained vector(s) `(..., n_params)` -> dict of natural values."""
-        return {p.name: p.forward(u[..., i]) for i, p in enumerate(self.params)}
+    def unpack(self, u, xp=jnp) -> dict:
+        """Unconstrained vector(s) `(..., n_params)` -> dict of natural values (NumPy with `xp=numpy`)."""
+        return {p.name: p.forward(u[..., i], xp=xp) for i, p in enumerate(self.params)}
 
     def natural(self, u) -> dict[str, np.ndarray]:
         """`unpack` in NumPy, float64: for results on the host (no compilation)."""
         u = np.asarray(u, dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverged lane is inf, as in JAX
-            return {p.name: np.asarray(p.forward(u[..., i], xp=np), dtype=np.float64) for i, p in enumerate(self.params)}
+            return {k: np.asarray(v, dtype=np.float64) for k, v in self.unpack(u, xp=np).items()}
 
     def pack(self, values: Mapping[str, float] | Sequence[float]) -> np.ndarray:
         """Natural values (dict by name, or sequence in order) -> unconstrained vector."""
