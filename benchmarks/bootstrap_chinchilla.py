@@ -40,7 +40,7 @@ import scipy.optimize
 import scipy.special
 
 import scalejax as sj
-from scalejax.bootstrap import resample_weights
+from scalejax._bootstrap import resample_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))

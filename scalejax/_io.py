@@ -8,23 +8,24 @@ the same `Law` to `load`.
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ._bootstrap import Bootstrap
+from ._data import Data
+from ._draws import Draws
 from ._errors import LawError, ScalejaxError
-from .bootstrap import Bootstrap
-from .data import Data
-from .draws import Draws
-from .fit import Fit
-from .law import Law
+from ._fit import Fit
+from ._law import Law
+from ._objectives import Loss
+from ._output import write_atomic
 from .laws import available
 from .laws import get as get_law
-from .objectives import Loss
 from .solvers import Solution
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
@@ -83,15 +84,9 @@ def save(result: Draws, path: str | os.PathLike) -> Path:
     target = Path(path)
     if target.is_dir():
         raise ScalejaxError(f"{target}: is a directory; give a file name such as result.npz")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.resolve().parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(target, buffer.getvalue())
     return target
 
 

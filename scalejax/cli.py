@@ -13,7 +13,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -22,9 +21,10 @@ import jax
 import pandas as pd
 
 from . import __version__
+from ._data import DataWarning
 from ._errors import ScalejaxError
-from .data import DataWarning
-from .fit import FitWarning
+from ._fit import FitWarning
+from ._output import write_atomic
 
 __all__ = ["main"]
 
@@ -190,28 +190,8 @@ def _check_writable(path: str | None) -> None:
 
 
 def write_json_atomic(path: str, payload: dict) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it into place.
-
-    On any failure the temporary file is removed and `path` is left as it was
-    (absent, or an earlier complete file); a write error is a `ScalejaxError`.
-    """
-    target = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.resolve().parent)
-    except OSError as err:
-        raise ScalejaxError(f"--json {path}: cannot write there ({err.strerror or err})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise ScalejaxError(f"--json {path}: writing failed ({err.strerror or err}); nothing was written") from None
-        raise
+    """Write the JSON atomically (see `write_atomic`): a failure leaves `path` as it was."""
+    write_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n", what=f"--json {path}")
 
 
 def _finite(value: float) -> float | None:
@@ -219,10 +199,10 @@ def _finite(value: float) -> float | None:
 
 
 def _cmd_fit(args) -> int:
-    from .bootstrap import bootstrap
-    from .fit import fit, make_data
+    from ._bootstrap import bootstrap
+    from ._fit import fit, make_data
+    from ._objectives import make_loss
     from .laws import get
-    from .objectives import make_loss
 
     law = get(args.law)
     x = _parse_x(args.x)
@@ -332,8 +312,8 @@ def _cmd_laws(args) -> int:
 
 
 def _cmd_demo(args) -> int:
+    from ._fit import fit
     from .datasets import CHINCHILLA_TRUTH, available_examples, load_example
-    from .fit import fit
 
     frame = load_example("chinchilla")
     print(f"example data: {available_examples()['chinchilla']}")
@@ -420,11 +400,11 @@ def _parse_targets(items: list[str] | None, inputs: tuple[str, ...]) -> pd.DataF
 def _cmd_report(args, argv: list[str]) -> int:
     import shlex
 
+    from ._bootstrap import bootstrap
+    from ._fit import fit, make_data
     from ._io import save
-    from .bootstrap import bootstrap
-    from .fit import fit, make_data
+    from ._objectives import make_loss
     from .laws import get
-    from .objectives import make_loss
     from .report import write_report
 
     if args.posterior and args.bootstrap:

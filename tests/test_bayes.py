@@ -44,7 +44,7 @@ def _powerlaw_frame(a, alpha, sigma, rng, xs=XS):
 )
 def test_prior_density_in_unconstrained_space_integrates_to_one(param):
     """The prior plus the transform's log-Jacobian is a density in u (checked by SciPy quadrature)."""
-    from scalejax.bayes import _log_prior_u
+    from scalejax.bayes._posterior import _log_prior_u
 
     prior = prior_of(param)
     with jax.enable_x64(True):
@@ -263,7 +263,7 @@ def test_binomial_accuracy_with_guessing_floor_recovers_truth():
 
 
 def test_beta_binomial_log_pmf_matches_scipy():
-    from scalejax.bayes import _beta_binomial_log_pmf
+    from scalejax.bayes._posterior import _beta_binomial_log_pmf
 
     k, n = np.array([0.0, 3.0, 17.0, 40.0]), np.array([40.0, 10.0, 50.0, 40.0])
     a, b = np.array([0.3, 2.0, 15.0, 4.0]), np.array([1.5, 7.0, 30.0, 0.2])
@@ -286,7 +286,7 @@ def test_predictive_band_includes_the_noise():
 
 
 def test_poor_sampling_is_warned_about():
-    from scalejax.bayes import _warn_if_poor
+    from scalejax.bayes._posterior import _warn_if_poor
 
     good = {"rhat_max": 1.003, "rhat": {"A": 1.003}, "ess_min": 900.0, "ess": {"A": 900.0}, "divergences": 0}
     with warnings.catch_warnings():

@@ -8,7 +8,7 @@ import pytest
 from helpers import SHARED_DATA, chinchilla_arrays, chinchilla_frame, scipy_fit
 
 import scalejax as sj
-from scalejax.bootstrap import resample_weights
+from scalejax._bootstrap import resample_weights
 
 X = {"N": "N", "D": "D"}
 # A small natural-scale start grid for tests where Hoffmann's 4,500 starts are not the point.
@@ -89,7 +89,7 @@ def test_bca_follows_efron_formula():
     """`_bca` against Efron's formula written independently with scipy.stats.norm."""
     from scipy.stats import norm
 
-    from scalejax.bootstrap import _bca
+    from scalejax._bootstrap import _bca
 
     rng = np.random.default_rng(0)
     values = rng.gamma(3.0, size=5000)
@@ -185,7 +185,7 @@ def test_bootstrap_of_a_fit_reuses_it_and_matches(example):
 
 def test_warm_starts_are_distinct_optima_within_the_gap(example):
     """Every warm start after the first predicts the data differently from the others, and is not far worse."""
-    from scalejax.bootstrap import _warm_starts
+    from scalejax._bootstrap import _warm_starts
 
     grid = sj.laws.get("chinchilla").start_grid()[::15]
     result = sj.fit("chinchilla", example, x=X, y="loss", starts=sj.Draws(sj.laws.get("chinchilla"), grid).samples)

@@ -10,8 +10,8 @@ import scipy.optimize
 from scipy.stats import norm
 
 import scalejax as sj
+from scalejax._draws import Draws
 from scalejax.analysis import chinchilla_compute_optimal, optimal_split
-from scalejax.draws import Draws
 
 X = {"N": "N", "D": "D"}
 SMALL_STARTS = np.array(

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import scalejax as sj
-from scalejax.data import Data
+from scalejax._data import Data
 
 X = {"N": "N", "D": "D"}
 SMALL_STARTS = np.array(

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy.optimize import curve_fit
 
 import scalejax as sj
-from scalejax.fit import make_starts
+from scalejax._fit import make_starts
 
 TRUTH = sj.datasets.CHINCHILLA_TRUTH
 NAMES = ("E", "A", "B", "alpha", "beta")

@@ -289,21 +289,20 @@ def test_a_failed_write_leaves_no_partial_file_and_keeps_the_old_one(failure, go
     """The fit succeeds but writing fails: exit 2, one line, the earlier file intact, no temporary file."""
     out_path = tmp_path / "fit.json"
     out_path.write_text('{"earlier": true}\n')
-    if failure == "disk full while writing":
-        real_dump = json.dump
+    import scalejax._output
 
-        def dump(payload, fh, **kwargs):
-            fh.write('{"law": "power", "par')  # part of the file reaches the temporary file
+    if failure == "disk full while writing":
+
+        def fsync(fd):  # the bytes reached the temporary file, but the disk is full
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(scalejax.cli.json, "dump", dump)
-        assert real_dump is not dump
+        monkeypatch.setattr(scalejax._output.os, "fsync", fsync)
     else:
 
         def replace(src, dst):
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(scalejax.cli.os, "replace", replace)
+        monkeypatch.setattr(scalejax._output.os, "replace", replace)
     status, out, err = run([*fit_args(good_csv), "--json", out_path], capsys)
     assert_refused(status, out, err, f"--json {out_path}: writing failed", "nothing was written")
     assert out_path.read_text() == '{"earlier": true}\n'

@@ -22,6 +22,7 @@ from ._isoflop import isoflop as isoflop
 __all__ = [
     "IsoFLOP",
     "backtest",
+    "chain_predict",
     "chinchilla_compute_optimal",
     "compare_laws",
     "compute_optimal",
@@ -38,4 +39,3 @@ __all__ = [
     "tokens_for_loss",
     "tokens_for_loss_split",
 ]
-__all__ = ["chain_predict", "chinchilla_compute_optimal"]

@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .._bootstrap import bootstrap
 from .._errors import DataError, ScalejaxError
-from ..bootstrap import bootstrap
-from ..fit import Fit, fit, make_data
-from ..law import Law
+from .._fit import Fit, fit, make_data
+from .._law import Law
+from .._objectives import make_loss
 from ..laws import get as get_law
-from ..objectives import make_loss
 from ._extrapolate import extrapolate
 
 __all__ = ["backtest", "compare_laws", "information_criteria"]

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .._draws import Draws, _tails, law_inputs
 from .._errors import ScalejaxError
-from ..draws import Draws, _tails, law_inputs
 
 
 def chain_predict(first: Draws, second: Draws, new, *, link: str | None = None, level: float = 0.95) -> pd.DataFrame:

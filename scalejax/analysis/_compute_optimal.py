@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .._draws import Draws
 from .._errors import LawError, ScalejaxError
-from ..draws import Draws
-from ..law import Law
+from .._law import Law
 from ..laws import chinchilla as _chinchilla_law
 from ._intervals import interval_table
 from ._solve1d import argmin_1d, root_1d

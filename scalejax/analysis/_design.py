@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .._draws import Draws, law_inputs
 from .._errors import ScalejaxError
-from ..draws import Draws, law_inputs
 from ._influence import target_function
 from ._intervals import fit_of, noise_scale, z_value
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._draws import Draws, _tails, law_inputs
 from .._errors import ScalejaxError
-from ..draws import Draws, _tails, law_inputs
-from ..fit import Fit
+from .._fit import Fit
 from ._compute_optimal import _check_nd, _is_chinchilla, _positive_array, chinchilla_compute_optimal, optimal_split
 from ._intervals import delta_sd, evaluate, fit_of, noise_scale, z_value
 

@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .._draws import Draws, law_inputs
 from .._errors import FitError, ScalejaxError
-from ..draws import Draws, law_inputs
-from ..objectives import objective, residuals
+from .._objectives import objective, residuals
 from ._intervals import fit_of
 
 __all__ = ["influence", "target_function"]

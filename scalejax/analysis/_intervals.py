@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .._draws import Draws, _tails
 from .._errors import ScalejaxError
-from ..draws import Draws, _tails
-from ..fit import Fit
+from .._fit import Fit
 
 __all__ = ["evaluate", "fit_of", "gauss_newton", "interval_table", "noise_scale", "z_value"]
 

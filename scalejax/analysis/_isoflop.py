@@ -14,9 +14,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from .._data import Data
+from .._draws import _tails
 from .._errors import DataError, ScalejaxError, describe_rows
-from ..data import Data
-from ..draws import _tails
 
 __all__ = ["IsoFLOP", "isoflop"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from .._errors import LawError
-from ..law import Law
+from .._law import Law
 from ._annealing import annealing_areas as annealing_areas
 from ._annealing import lr_annealing as lr_annealing
 from ._bnsl import bnsl as bnsl

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..law import Law, Param
+from .._law import Law, Param
 
 
 def annealing_areas(lr, decay: float = 0.999) -> tuple[np.ndarray, np.ndarray]:

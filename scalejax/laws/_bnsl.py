@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..law import Law, Param, log_sum_exp
+from .._law import Law, Param, log_sum_exp
 
 
 def bnsl_law(breaks: int = 1) -> Law:

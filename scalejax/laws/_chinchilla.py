@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
-from ..law import Law, Param, log_sum_exp
+from .._law import Law, Param, log_sum_exp
 
 
 def _chinchilla_log(p, x):

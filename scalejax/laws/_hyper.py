@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ..law import Law, Param
+from .._law import Law, Param
 
 
 def _log_power_nd(p, x):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..law import Law, Param
+from .._law import Law, Param
 
 _BISECTION_STEPS = 64
 

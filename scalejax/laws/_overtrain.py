@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ..law import Law, Param, log_sum_exp
+from .._law import Law, Param, log_sum_exp
 
 
 def _overtrain_log(p, x):

@@ -9,7 +9,6 @@ import html
 import io
 import os
 import platform
-import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -17,8 +16,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .._draws import Draws
 from .._errors import ScalejaxError
-from ..draws import Draws
+from .._output import write_atomic
 from . import _figures as figures
 from . import _tables as tables
 
@@ -94,7 +94,7 @@ def write_report(
         if out.suffix.lower() == ".md":
             _write_markdown(out, title, draws, sections)
         else:
-            _write_atomic(out, _html(title, draws, sections))
+            write_atomic(out, _html(title, draws, sections))
     finally:
         for section in sections:
             section.figure = None
@@ -225,7 +225,7 @@ def build_sections(draws, data, targets, level, compute, command) -> list[Sectio
 
 
 def _python_call(draws) -> str:
-    from ..bootstrap import Bootstrap
+    from .._bootstrap import Bootstrap
 
     if isinstance(draws, Bootstrap):
         return (
@@ -347,21 +347,8 @@ def _write_markdown(out: Path, title: str, draws, sections: list[Section]) -> No
         lines += [_md_text(t) + "\n" for t in s.text]
         if s.figure is not None:
             path = folder / f"{s.id}.png"
-            _write_atomic(path, _png(s.figure))
+            write_atomic(path, _png(s.figure))
             lines += [f"![{s.alt}]({folder.name}/{path.name})", ""]
         for caption, frame in s.tables:
             lines += [_md_table(caption, frame), ""]
-    _write_atomic(out, "\n".join(lines))
-
-
-def _write_atomic(path: Path, content: str | bytes) -> None:
-    """Write to a temporary file beside `path`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content.encode("utf-8") if isinstance(content, str) else content)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(out, "\n".join(lines))

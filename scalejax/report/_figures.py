@@ -16,8 +16,8 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator
 
+from .._draws import Draws
 from .._errors import LawError
-from ..draws import Draws
 from . import _tables as tables
 
 __all__ = [

@@ -14,10 +14,10 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from .._data import Data
+from .._draws import Draws, _tails
 from .._errors import DataError
 from ..analysis import compute_optimal as _compute_optimal
-from ..data import Data
-from ..draws import Draws, _tails
 from ..solvers import STATUS_NAMES
 
 __all__ = [
@@ -237,8 +237,8 @@ def backtest_table(draws: Draws, data: Data, level: float, *, holdout: float = 0
     bootstrap warm-starts its resamples), or from the law's grid for draws
     without a fit. A stand-in until scalejax's own backtest analysis lands.
     """
-    from ..bootstrap import Bootstrap, bootstrap
-    from ..fit import Fit, fit
+    from .._bootstrap import Bootstrap, bootstrap
+    from .._fit import Fit, fit
 
     law = draws.law
     live = data.weights > 0
@@ -308,8 +308,8 @@ def _distinct_optima(full, k: int = 16) -> pd.DataFrame:
 
 def diagnostics_table(draws: Draws) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Lane outcomes (`item`, `value`) and, when the draws carry `.diagnostics`, a per-parameter table."""
-    from ..bootstrap import Bootstrap
-    from ..fit import Fit
+    from .._bootstrap import Bootstrap
+    from .._fit import Fit
 
     rows: list[tuple[str, object]] = [("draws", draws.n_draws)]
     fit_ = draws if isinstance(draws, Fit) else getattr(draws, "fit", None)
@@ -348,8 +348,8 @@ def diagnostics_table(draws: Draws) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 def lane_outcomes(draws: Draws) -> dict[str, int]:
     """Counts for the diagnostics bar chart: bootstrap resamples, else the fit's starts by status."""
-    from ..bootstrap import Bootstrap
-    from ..fit import Fit
+    from .._bootstrap import Bootstrap
+    from .._fit import Fit
 
     if isinstance(draws, Bootstrap):
         return {"converged": draws.n_converged, "excluded": draws.n_failed}

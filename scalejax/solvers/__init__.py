@@ -18,8 +18,8 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .._errors import ScalejaxError
+from .._objectives import Loss
 from .._progress import Progress
-from ..objectives import Loss
 from ._lbfgs import lbfgs_init, lbfgs_step
 from ._lm import lm_init, lm_step
 from ._status import CONVERGED, MAX_STEPS, NONFINITE, RUNNING, STALLED, STATUS_NAMES, LaneState

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 import optax.tree_utils as otu
 
-from ..objectives import objective
+from .._objectives import objective
 from ._status import CONVERGED, NONFINITE, RUNNING, LaneState
 
 _OPT = optax.lbfgs()

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ..objectives import objective, residuals
+from .._objectives import objective, residuals
 from ._status import CONVERGED, NONFINITE, RUNNING, STALLED, LaneState
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import DataError
-from .law import Law
+from ._law import Law
 
 __all__ = ["Draws", "law_inputs"]
 

@@ -25,14 +25,14 @@ import pandas as pd
 from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from numpyro.infer.hmc import hmc
 
-from ._errors import DataError, FitError, LawError, ScalejaxError, describe_rows
-from ._progress import Progress
-from .data import Data
-from .draws import Draws, _tails
-from .fit import Fit, fit, make_data
-from .law import Law, Param
-from .laws import get as get_law
-from .objectives import make_loss
+from .._data import Data
+from .._draws import Draws, _tails
+from .._errors import DataError, FitError, LawError, ScalejaxError, describe_rows
+from .._fit import Fit, fit, make_data
+from .._law import Law, Param
+from .._objectives import make_loss
+from .._progress import Progress
+from ..laws import get as get_law
 
 __all__ = [
     "LIKELIHOODS",

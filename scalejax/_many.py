@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from ._errors import DataError, ScalejaxError
-from .fit import make_data, make_starts
-from .law import Law
+from ._fit import make_data, make_starts
+from ._law import Law
+from ._objectives import make_loss
 from .laws import get as get_law
-from .objectives import make_loss
 from .solvers import CONVERGED, STATUS_NAMES, SolverConfig, solve_lanes
 
 __all__ = ["fit_many"]

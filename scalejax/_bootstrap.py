@@ -19,10 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from ._data import Data
+from ._draws import Draws, _tails
 from ._errors import DataError, ScalejaxError
-from .data import Data
-from .draws import Draws, _tails
-from .fit import Fit, fit
+from ._fit import Fit, fit
 from .solvers import CONVERGED, SolverConfig, solve_lanes
 
 __all__ = ["SCHEMES", "Bootstrap", "bootstrap", "resample_weights"]

@@ -10,12 +10,12 @@ import jax
 import numpy as np
 import pandas as pd
 
+from ._data import Data
+from ._draws import Draws
 from ._errors import FitError, LawError, ScalejaxError
-from .data import Data
-from .draws import Draws
-from .law import Law
+from ._law import Law
+from ._objectives import Loss, make_loss, residuals
 from .laws import get as get_law
-from .objectives import Loss, make_loss, residuals
 from .solvers import CONVERGED, STATUS_NAMES, Solution, SolverConfig, solve_lanes
 
 __all__ = ["Fit", "FitWarning", "fit", "make_data", "make_starts"]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import DataError, LawError, describe_rows
-from .law import Law, Param
+from ._law import Law, Param
 from .laws import get as get_law
 
 __all__ = ["JointLaw", "joint"]
