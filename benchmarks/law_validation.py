@@ -137,7 +137,7 @@ def validate_gadre_downstream() -> pd.DataFrame:
     for data, group in frame.groupby("data"):
         small, big = group[group["N"] < 1e9], group[group["N"] > 1e9]
         fit = sj.fit("downstream_exp", small, x={"L": "loss"}, y="err")
-        for (_, row), p in zip(big.iterrows(), fit.predict(big), strict=True):
+        for (_, row), p in zip(big.iterrows(), fit.predict(big).y, strict=True):
             out.append(
                 {
                     "training set": data,
@@ -193,7 +193,7 @@ def validate_bnsl() -> pd.DataFrame:
     out = []
     for name in ("bnsl", "bnsl2", "power"):
         fit = sj.fit(name, fit_rows, x={"x": "dataset_size"}, y="test_loss", loss="squared_log")
-        pred = fit.predict(hold)
+        pred = fit.predict(hold).y.to_numpy()
         out.append(
             {
                 "law": name,
@@ -214,7 +214,7 @@ def validate_datablations() -> pd.DataFrame:
         fit_rows = group[(group["epochs"] <= 7) & (group["token_num"] >= 5e9)]
         fit = sj.fit("data_constrained", fit_rows, x={"N": "N", "D": "token_num", "U": "tokens_per_epoch"}, y="loss")
         hold = final[final["epochs"] >= 7]
-        for (_, row), p in zip(hold.iterrows(), fit.predict(hold), strict=True):
+        for (_, row), p in zip(hold.iterrows(), fit.predict(hold).y, strict=True):
             out.append(
                 {
                     "data": data,

@@ -217,7 +217,7 @@ print(source, "|", len(small), "small models to fit,", len(big), "large ones to 
         """n_boot = 100 if QUICK else 1000
 loss_boot = sj.bootstrap("overtrain", small, x={"N": "N", "D": "D"}, y="loss", n=n_boot, seed=0)
 print(loss_boot)
-forecast = loss_boot.predict(big).set_index(big.index)
+forecast = loss_boot.predict(big)  # keeps big's index
 table = big[["N", "M", "loss"]].join(forecast)
 table["rel_error"] = table.y / table.loss - 1
 table["covered"] = (table.lo <= table.loss) & (table.loss <= table.hi)
@@ -246,7 +246,7 @@ ax.errorbar(
     label="two-step forecast, 95%",
 )
 grid = np.linspace(runs.loss.min() * 0.97, runs.loss.max(), 100)
-ax.plot(grid, err_boot.fit.predict({"L": grid}), color="grey", lw=1)
+ax.plot(grid, err_boot.fit.predict({"L": grid}).y, color="grey", lw=1)
 ax.set(xlabel="C4 validation loss", ylabel="mean top-1 error", title="loss -> downstream error")
 ax.legend(fontsize=8)""",
     ),

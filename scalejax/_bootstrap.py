@@ -10,19 +10,19 @@ are counted and excluded, never silently.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from statistics import NormalDist
 
+import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from ._data import Data
-from ._draws import Draws, _tails
+from ._draws import Draws, map_draws, tails
 from ._errors import DataError, ScalejaxError
-from ._fit import Fit, fit
+from ._fit import Fit, best_lanes, fit, solver_config
+from ._law import plain_method
 from .solvers import CONVERGED, SolverConfig, solve_lanes
 
 __all__ = ["SCHEMES", "Bootstrap", "bootstrap", "resample_weights"]
@@ -72,13 +72,13 @@ def _uniform_counts(rng: np.random.Generator, k: int, n: int) -> np.ndarray:
 class Bootstrap(Draws):
     """Resampled fits: one draw per resample whose best lane converged.
 
-    Attributes:
-        fit: the full-data `Fit` (the central estimate).
+    Attributes (beyond those of `Draws`; the central estimate is the full-data fit):
+        fit: the full-data `Fit`.
         scheme: the resampling scheme.
+        seed: the seed of the resampling.
         n_resamples: resamples drawn.
         n_converged: resamples with a converged fit (the draws).
         n_failed: resamples excluded because no lane converged.
-        level: the default interval level.
         objective: `(n_converged,)` objective of each draw on its resample.
         warm_starts: `(k, n_params)` unconstrained warm starts every resample ran from
             (the full-data optimum first).
@@ -86,34 +86,77 @@ class Bootstrap(Draws):
             than 1e-6 relative) than the lane from the full-data optimum, or that lane failed.
     """
 
-    def __init__(self, fit_: Fit, u, objective, *, scheme, n_resamples, level, jackknife_u):
-        super().__init__(fit_.law, u, columns=fit_.columns)
+    fit: Fit
+    scheme: str = eqx.field(static=True)
+    seed: int
+    n_resamples: int
+    objective: np.ndarray
+    warm_starts: np.ndarray
+    n_rescued: int
+
+    def __init__(
+        self,
+        fit_: Fit,
+        u,
+        objective,
+        *,
+        scheme: str,
+        seed: int,
+        n_resamples: int,
+        warm_starts,
+        n_rescued: int,
+        level: float,
+    ):
+        u = np.atleast_2d(np.asarray(u, dtype=np.float64))
+        n_converged = int(u.shape[0])
+        stats = {
+            "scheme": scheme,
+            "seed": int(seed),
+            "n_resamples": int(n_resamples),
+            "n_converged": n_converged,
+            "n_failed": int(n_resamples) - n_converged,
+            "n_rescued": int(n_rescued),
+            "full_fit": dict(fit_.stats),
+        }
+        problems = list(fit_.warnings)
+        if n_converged < n_resamples:
+            problems.append(
+                f"{n_resamples - n_converged} of {n_resamples} resamples did not converge and are excluded from the draws"
+            )
+        super().__init__(
+            fit_.law,
+            u,
+            center_u=fit_.center_u,
+            noise={k: np.full(n_converged, v[0]) for k, v in fit_.noise.items()},
+            log_scale=fit_.log_scale,
+            cov_u=None,
+            data=fit_.data,
+            loss=fit_.loss,
+            columns=fit_.columns,
+            level=level,
+            stats=stats,
+            warnings=problems,
+        )
         self.fit = fit_
-        self.scheme = scheme
-        self.n_resamples = n_resamples
-        self.n_converged = self.u.shape[0]
-        self.n_failed = n_resamples - self.n_converged
-        self.level = level
-        self.objective = objective
-        self._jackknife_u = jackknife_u
+        self.scheme = str(scheme)
+        self.seed = int(seed)
+        self.n_resamples = int(n_resamples)
+        self.objective = np.asarray(objective, dtype=np.float64)
+        self.warm_starts = np.atleast_2d(np.asarray(warm_starts, dtype=np.float64))
+        self.n_rescued = int(n_rescued)
 
     @property
-    def center(self) -> dict[str, float]:
-        """The full-data fit's parameters."""
-        return dict(self.fit.params)
+    def n_converged(self) -> int:
+        return self.n_draws
 
     @property
-    def center_u(self) -> np.ndarray:
-        return np.asarray(self.fit.u[0])
+    def n_failed(self) -> int:
+        return self.n_resamples - self.n_draws
 
     def __repr__(self) -> str:
         return f"Bootstrap({self.law.name}, scheme={self.scheme!r}: {self.n_converged}/{self.n_resamples} resamples converged)"
 
-    def interval(self, level: float | None = None, method: str = "percentile") -> pd.DataFrame:
-        """Interval of each parameter: columns `lo`, `hi` (`method` "percentile" or "bca")."""
-        out = self.derived_interval(lambda p: p, level=level, method=method)
-        return out.loc[list(self.law.param_names), ["lo", "hi"]].rename_axis("param")
-
+    @plain_method
     def table(self, level: float | None = None, method: str = "percentile") -> pd.DataFrame:
         """Full-data value, bootstrap median and standard deviation, and interval of each parameter."""
         samples = self.samples
@@ -122,44 +165,45 @@ class Bootstrap(Draws):
         ).rename_axis("param")
         return out.join(self.interval(level, method))
 
-    def derived_interval(
-        self, fn: Callable[[dict], Mapping | object], *, level: float | None = None, method: str = "percentile"
-    ) -> pd.DataFrame:
-        """Interval of quantities derived from one parameter set by `fn(params) -> dict of scalars`.
-
-        `fn` is vmapped over the draws. Returns a frame indexed by quantity with
-        `value` (at the full-data fit), `lo` and `hi`.
-        """
+    @plain_method
+    def refit(self, data: Data, *, n: int | None = None, seed: int = 0, level: float | None = None) -> Draws:
+        """The same bootstrap (scheme, loss) on other data, with at most `n` resamples (0: a point fit)."""
         level = self.level if level is None else level
-        lo_q, hi_q = _tails(level)
-        draws = _as_columns(self.map(fn))
-        central = _as_columns(Draws(self.law, self.fit.u).map(fn))
+        starts = self.fit.distinct_optima()
+        if n == 0:
+            return fit(self.law, data, loss=self.loss, starts=starts, level=level)
+        count = self.n_resamples if n is None else min(int(n), self.n_resamples)
+        return bootstrap(
+            self.law, data, n=max(count, 2), seed=seed, scheme=self.scheme, loss=self.loss, starts=starts, level=level
+        )
+
+    @plain_method
+    def describe(self) -> str:
+        return f"bootstrap, {self.scheme} scheme, {self.n_converged}/{self.n_resamples} resamples converged, seed {self.seed}"
+
+    @plain_method
+    def _other_interval(self, level: float, method: str) -> pd.DataFrame:
+        out = self._other_derived(_identity, (), level, method)
+        return out.loc[list(self.law.param_names), ["lo", "hi"]].rename_axis("param")
+
+    @plain_method
+    def _other_derived(self, fn, args, level, method):
+        if method != "bca":
+            raise ScalejaxError(f"unknown interval method {method!r}; choose 'percentile' or 'bca'")
+        lo_q, hi_q = tails(level)
+        draws = _as_columns(self.map(fn, *args))
+        central = _as_columns(map_draws(fn, self.law, self.center_u[None, :], *args))
+        jack = _as_columns(map_draws(fn, self.law, _jackknife_fits(self.fit, self.scheme), *args))
         rows = {}
         for name, values in draws.items():
             theta = float(central[name][0])
-            if method == "percentile":
-                lo, hi = np.quantile(values, [lo_q, hi_q])
-            elif method == "bca":
-                jack = _as_columns(Draws(self.law, self._jackknife()).map(fn))[name]
-                lo, hi = _bca(values, theta, jack, lo_q, hi_q)
-            else:
-                raise ScalejaxError(f"unknown interval method {method!r}; choose 'percentile' or 'bca'")
+            lo, hi = _bca(values, theta, jack[name], lo_q, hi_q)
             rows[name] = {"value": theta, "lo": float(lo), "hi": float(hi)}
         return pd.DataFrame.from_dict(rows, orient="index")
 
-    def predict(self, new, level: float | None = None) -> pd.DataFrame:
-        """Predicted y at the rows of `new`: `y` from the full-data fit, `lo` and `hi` over the draws."""
-        level = self.level if level is None else level
-        lo_q, hi_q = _tails(level)
-        draws = self.predict_draws(new)
-        return pd.DataFrame(
-            {"y": self.fit.predict(new), "lo": np.quantile(draws, lo_q, axis=0), "hi": np.quantile(draws, hi_q, axis=0)}
-        )
 
-    def _jackknife(self) -> np.ndarray:
-        if self._jackknife_u is None:
-            self._jackknife_u = _jackknife_fits(self.fit, self.scheme)
-        return self._jackknife_u
+def _identity(p):
+    return p
 
 
 def _as_columns(out) -> dict[str, np.ndarray]:
@@ -186,9 +230,8 @@ def _bca(values, theta, jack, lo_q, hi_q):
 _WARM_CANDIDATES = 256  # distinct objective levels scanned for distinct optima
 
 
-@functools.partial(jax.jit, static_argnames="law")
-def _log_predictions(law, u, x):
-    return jax.vmap(lambda row: law.log_predict(law.unpack(row), x))(u)
+def _log_prediction(p, law, x):
+    return law.log_predict(p, x)
 
 
 def _warm_starts(result: Fit, k: int, gap: float) -> np.ndarray:
@@ -212,11 +255,8 @@ def _warm_starts(result: Fit, k: int, gap: float) -> np.ndarray:
     fresh = np.r_[True, np.diff(levels) > 1e-9 * np.abs(levels[1:])]
     fresh &= (levels > best + 1e-6 * abs(best)) & (levels <= best + gap * abs(best))
     candidates = order[fresh][:_WARM_CANDIDATES]
-    # A fixed number of rows, so one compiled function serves every call for a law and data size.
-    rows = np.vstack([result.u[:1], sol.u[candidates], np.repeat(result.u[:1], _WARM_CANDIDATES - len(candidates), 0)])
-    with jax.enable_x64(True):
-        x = {name: jnp.asarray(v) for name, v in result.data.x.items()}
-        preds = np.asarray(_log_predictions(result.law, jnp.asarray(rows), x))
+    rows = np.vstack([result.u[:1], sol.u[candidates]])
+    preds = map_draws(_log_prediction, result.law, rows, result.law, dict(result.data.x))
     chosen, chosen_pred = [result.u[0]], [preds[0]]
     for i, pred in zip(candidates, preds[1 : 1 + len(candidates)], strict=True):
         if len(chosen) >= k:
@@ -266,11 +306,13 @@ def bootstrap(
     group=None,
     loss: str = "huber",
     delta: float = 1e-3,
+    over_weight: float = 1.0,
     starts=None,
     n_warm_starts: int = 3,
     warm_gap: float = 0.5,
     method: str = "lm",
-    max_steps: int = 500,
+    max_steps: int | None = None,
+    solver: SolverConfig | None = None,
     lanes_per_call: int | None = None,
     progress: bool | None = None,
 ) -> Bootstrap:
@@ -280,8 +322,10 @@ def bootstrap(
         law: a `Law` or a built-in law's name; or a `Fit` to resample (its data,
             loss and optimum are reused, and `frame`, `x`, `y`, `weights`,
             `group`, `loss`, `delta` and `starts` must be left out).
-        frame, x, y, weights, group, loss, delta, starts, method, max_steps:
+        frame, x, y, weights, group, loss, delta, over_weight, starts, method, max_steps:
             as in `scalejax.fit` (the full-data fit uses `starts`).
+        solver: a `SolverConfig` for the resample lanes (default: warm lanes, exact
+            Huber curvature, light damping; the full-data fit uses the defaults).
         n: number of resamples.
         seed: seed of the resampling; the same seed gives the same draws
             whatever `lanes_per_call` and however many devices run them.
@@ -312,7 +356,7 @@ def bootstrap(
         raise ScalejaxError(f"seed must be a non-negative integer, got {seed!r}")
     if scheme not in SCHEMES:
         raise ScalejaxError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-    _tails(level)
+    tails(level)
     if isinstance(law, Fit):
         given = {"frame": frame, "x": x, "y": y, "weights": weights, "group": group, "starts": starts}
         clash = [k for k, v in given.items() if v is not None]
@@ -329,9 +373,11 @@ def bootstrap(
             group=group,
             loss=loss,
             delta=delta,
+            over_weight=over_weight,
             starts=starts,
             method=method,
             max_steps=max_steps,
+            level=level,
             progress=progress,
         )
     data, law = result.data, result.law
@@ -361,25 +407,30 @@ def bootstrap(
             data.x,
             lane_t,
             method=method,
-            config=WARM._replace(max_steps=int(max_steps)),
+            config=solver_config(solver, max_steps, base=WARM),
             lanes_per_call=lanes_per_call,
             progress=progress,
             desc="bootstrap lanes",
         )
-    f = np.where(sol.status == CONVERGED, sol.objective, np.inf).reshape(n, k)
-    pick = np.argmin(f, axis=1)
-    ok = np.isfinite(f[np.arange(n), pick])
-    lanes = np.arange(n) * k + pick
-    u = sol.u[lanes[ok]]
+    lanes, ok = best_lanes(law, sol, k)
     if not ok.any():
         raise ScalejaxError(
             f"no resample converged (of {n}); the full-data fit may be fragile, check fit.status_counts"
         )
-    out = Bootstrap(result, u, f[np.arange(n), pick][ok], scheme=scheme, n_resamples=n, level=level, jackknife_u=None)
-    out.warm_starts = warm
+    f = np.where(sol.status == CONVERGED, sol.objective, np.inf).reshape(n, k)
+    best_f = sol.objective[lanes]
     # Rescued: the full-data optimum's lane failed, or another warm start found a clearly
     # better optimum (not a tie within the solver's tolerance).
     primary = f[:, 0]
-    best_f = f[np.arange(n), pick]
-    out.n_rescued = int(np.sum(ok & ~(primary <= best_f + 1e-6 * np.abs(best_f))))
-    return out
+    n_rescued = int(np.sum(ok & ~(primary <= best_f + 1e-6 * np.abs(best_f))))
+    return Bootstrap(
+        result,
+        sol.u[lanes[ok]],
+        best_f[ok],
+        scheme=scheme,
+        seed=int(seed),
+        n_resamples=n,
+        warm_starts=warm,
+        n_rescued=n_rescued,
+        level=level,
+    )

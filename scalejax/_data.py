@@ -47,6 +47,30 @@ class Data:
     def n(self) -> int:
         return int(self.y.shape[0])
 
+    def __eq__(self, other) -> bool:
+        """The same points, targets, weights, groups, row labels and columns."""
+        if not isinstance(other, Data):
+            return NotImplemented
+        if set(self.x) != set(other.x) or self.columns != other.columns:
+            return False
+        arrays = [(self.x[k], other.x[k]) for k in self.x] + [(self.y, other.y), (self.weights, other.weights)]
+        if not all(a.shape == b.shape and np.array_equal(a, b, equal_nan=True) for a, b in arrays):
+            return False
+        for a, b in ((self.groups, other.groups), (self.index, other.index)):
+            if (a is None) != (b is None):
+                return False
+            if a is not None and not (len(a) == len(b) and all(str(u) == str(v) for u, v in zip(a, b, strict=True))):
+                return False
+        if (self.index is not None) and self.index.name != other.index.name:
+            return False
+        return True
+
+    __hash__ = None  # arrays inside
+
+    def replace(self, **changes) -> Data:
+        """A copy with some fields changed (e.g. `weights`)."""
+        return dataclasses.replace(self, **changes)
+
     def target(self, log_scale: bool) -> np.ndarray:
         return np.log(self.y) if log_scale else self.y
 

@@ -21,6 +21,10 @@ class FitError(ScalejaxError):
     """No start of the solver reached a finite, converged optimum."""
 
 
+class MissingDependency(ScalejaxError, ImportError):
+    """An optional package that a feature needs is not installed (the message says how to install it)."""
+
+
 def describe_rows(labels: Sequence, *, row_name: str = "row", limit: int = 8) -> str:
     """`rows 4, 9, 17` (or `rows 4, 9, ... and 12 more`) for an error message."""
     labels = [_label(label) for label in labels]

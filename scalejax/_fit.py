@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Mapping
+from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import numpy as np
 import pandas as pd
@@ -13,10 +14,11 @@ import pandas as pd
 from ._data import Data
 from ._draws import Draws
 from ._errors import FitError, LawError, ScalejaxError
-from ._law import Law
+from ._law import Law, plain_method
 from ._objectives import Loss, make_loss, residuals
 from .laws import get as get_law
 from .solvers import CONVERGED, STATUS_NAMES, Solution, SolverConfig, solve_lanes
+from .solvers._lm import jacobian_rows
 
 __all__ = ["Fit", "FitWarning", "fit", "make_data", "make_starts"]
 
@@ -49,42 +51,72 @@ class FitWarning(UserWarning):
 
 
 class Fit(Draws):
-    """The best optimum over all starts: a batch of one draw.
+    """The best optimum over all starts: a batch of one draw with its Gauss-Newton covariance.
 
-    Attributes:
+    Attributes (beyond those of `Draws`):
         params: parameter name -> value (floats).
         objective: the objective at the optimum (a float).
-        data: the `Data` fitted.
-        loss: the `Loss` used.
         solution: per-start results (`u`, `objective`, `status`, `steps`).
+        best: the start whose optimum is reported.
         n_starts: number of starts solved.
         n_converged: starts that converged.
         n_at_best: converged starts whose objective is within 1e-6 relative of the best.
     """
 
-    def __init__(self, law: Law, data: Data, loss: Loss, solution: Solution, best: int):
-        super().__init__(law, solution.u[best], columns=data.columns)
-        self.data = data
-        self.loss = loss
-        self.solution = solution
-        self.best = best
-        self.objective = float(solution.objective[best])
-        self.params = {k: float(v) for k, v in self.samples.iloc[0].items()}
+    solution: Solution
+    best: int
+    objective: float
+
+    def __init__(self, law: Law, data: Data, loss: Loss, solution: Solution, best: int, *, level: float = 0.95):
+        u = np.asarray(solution.u[best], dtype=np.float64)
+        assessment = _assess(law, loss, data, u, solution, float(solution.objective[best]))
         converged = solution.status == CONVERGED
-        self.n_starts = int(solution.status.shape[0])
-        self.n_converged = int(converged.sum())
-        self.n_at_best = int(
-            np.sum(converged & (solution.objective <= self.objective + BEST_RTOL * abs(self.objective)))
+        objective = float(solution.objective[best])
+        stats = {
+            "n_points": int(np.sum(data.weights > 0)),
+            "dof": assessment.dof,
+            "n_starts": int(solution.status.shape[0]),
+            "n_converged": int(converged.sum()),
+            "n_at_best": int(np.sum(converged & (solution.objective <= objective + BEST_RTOL * abs(objective)))),
+            "objective": objective,
+            "residual_sd": assessment.sigma,
+        }
+        codes, counts = np.unique(solution.status, return_counts=True)
+        stats["status_counts"] = {STATUS_NAMES[int(c)]: int(n) for c, n in zip(codes, counts, strict=True)}
+        super().__init__(
+            law,
+            u[None, :],
+            center_u=u,
+            noise={"sigma": [assessment.sigma]} if np.isfinite(assessment.sigma) else {},
+            log_scale=loss.log_scale,
+            cov_u=assessment.cov_u,
+            data=data,
+            loss=loss,
+            columns=data.columns,
+            level=level,
+            stats=stats,
+            warnings=assessment.problems,
         )
+        self.solution = Solution(*(np.asarray(a) for a in solution))
+        self.best = int(best)
+        self.objective = objective
 
     @property
-    def center(self) -> dict[str, float]:
-        """The optimum's parameters."""
-        return dict(self.params)
+    def params(self) -> dict[str, float]:
+        """The optimum's parameters (natural scale)."""
+        return self.center
 
     @property
-    def center_u(self) -> np.ndarray:
-        return np.asarray(self.u[0])
+    def n_starts(self) -> int:
+        return self.stats["n_starts"]
+
+    @property
+    def n_converged(self) -> int:
+        return self.stats["n_converged"]
+
+    @property
+    def n_at_best(self) -> int:
+        return self.stats["n_at_best"]
 
     def __repr__(self) -> str:
         values = ", ".join(f"{k}={v:.6g}" for k, v in self.params.items())
@@ -93,153 +125,244 @@ class Fit(Draws):
     @property
     def status_counts(self) -> dict[str, int]:
         """How many starts ended in each status."""
-        codes, counts = np.unique(self.solution.status, return_counts=True)
-        return {STATUS_NAMES[int(c)]: int(n) for c, n in zip(codes, counts, strict=True)}
+        return dict(self.stats["status_counts"])
 
     @property
     def residuals(self) -> np.ndarray:
         """Residuals at the optimum on the fitted scale (log y for log-scale losses)."""
-        with jax.enable_x64(True):
-            target = self.data.target(self.loss.log_scale)
-            return np.asarray(_residuals_compiled(self.law, self.loss, np.asarray(self.u[0]), self.data.x, target))
+        r, _ = _residual_jacobian(self.law, self.loss, self.center_u, self.data)
+        return r
 
-    def predict(self, new) -> np.ndarray:
-        """Predicted y at the rows of `new` (a DataFrame or dict, by input or column name)."""
-        return self.predict_draws(new)[0]
+    @plain_method
+    def distinct_optima(self, k: int = 16) -> pd.DataFrame:
+        """Up to `k` distinct converged optima of the starts, best first (natural values).
 
-    def covariance(self) -> pd.DataFrame:
-        """Gauss-Newton covariance of the natural parameters from the fitted-scale residuals.
-
-        `s^2 (J^T W J)^-1` with `J` the Jacobian of the residuals with respect
-        to the natural parameters, `W` the point weights and
-        `s^2 = sum(w r^2) / (n - p)`. Asymptotic and local: the bootstrap or
-        the posterior give honest intervals. All NaN when it is undefined
-        (no residual degrees of freedom, or parameters the data do not
-        identify); `diagnose()` says why.
+        Cheap, broad starts for a refit on related data (a backtest's smaller
+        runs), as the bootstrap warm-starts its resamples. Optima at the edge
+        of a bound (E = exp(-800) = 0.0), which cannot be passed back as
+        natural starts, are left out.
         """
-        return self._gauss_newton()[0].copy()
+        sol = self.solution
+        ok = np.flatnonzero((sol.status == CONVERGED) & np.isfinite(sol.objective))
+        chosen = [np.asarray(self.center_u)]
+        for i in ok[np.argsort(sol.objective[ok], kind="stable")]:
+            if len(chosen) >= k:
+                break
+            if all(np.max(np.abs(sol.u[i] - c)) > 1e-3 for c in chosen):
+                chosen.append(sol.u[i])
+        samples = pd.DataFrame(self.law.natural(np.array(chosen)))
+        inside = np.all([[p.contains(v) for v in samples[p.name]] for p in self.law.params], axis=0)
+        return samples[inside & np.all(np.isfinite(samples.to_numpy()), axis=1)].reset_index(drop=True)
 
-    def _gauss_newton(self) -> tuple[pd.DataFrame, str | None]:
-        """The covariance and, when it is undefined, the reason (cached)."""
-        if getattr(self, "_gn_cache", None) is not None:
-            return self._gn_cache
-        law, names = self.law, list(self.law.param_names)
-        theta = np.array([self.params[k] for k in names])
-        with jax.enable_x64(True):
-            target = self.data.target(self.loss.log_scale)
-            r, jac = (np.asarray(a) for a in _natural_jacobian(law, self.loss, theta, self.data.x, target))
-        w = self.data.weights
-        live = w > 0
-        dof = int(np.sum(live)) - len(names)
-        info = jac[live].T @ (w[live, None] * jac[live])
-        cov = np.full((len(names), len(names)), np.nan)
-        problem = None
-        if dof <= 0:
-            problem = (
-                f"{int(np.sum(live))} weighted points for {len(names)} parameters leave no residual "
-                "degrees of freedom, so standard errors are undefined"
-            )
-        elif not np.all(np.isfinite(info)):
-            problem = "the Jacobian is not finite at the optimum, so standard errors are undefined"
-        else:
-            # How far the fitted values move (root mean square, on the fitted scale) for a unit
-            # step of each parameter in the solver's space (a factor e for log-transformed ones).
-            step = np.array([_natural_per_unit(p, self.params[p.name]) for p in law.params])
-            effect = np.sqrt(np.sum(w[live, None] * (jac[live] * step) ** 2, axis=0) / np.sum(w[live]))
-            size = 1.0 if self.loss.log_scale else float(np.sqrt(np.average(self.data.y**2, weights=w)))
-            pinned = {name for name, _, _ in self._at_bound()}
-            idle = [names[i] for i in np.flatnonzero(effect <= NO_EFFECT * size) if names[i] not in pinned]
-            if idle:
-                problem = (
-                    f"parameters {', '.join(idle)} have no effect on the fitted values at these inputs "
-                    f"(a unit step in the solver's space moves them by less than {NO_EFFECT:g}), so the data "
-                    "do not determine them and standard errors are NaN"
-                )
-            else:
-                # Scale to unit diagonal so that the test does not depend on the parameters' units.
-                scale = np.sqrt(np.diag(info))
-                dead = scale <= 1e-300
-                if dead.any():
-                    idle = [names[i] for i in np.flatnonzero(dead)]
-                else:
-                    eig, vec = np.linalg.eigh(info / np.outer(scale, scale))
-                    if eig[0] <= SINGULAR_EIG:
-                        idle = [names[i] for i in np.flatnonzero(np.abs(vec[:, 0]) > 0.1)]
-                    else:
-                        s2 = float(np.sum(w * r**2) / dof)
-                        cov = s2 * np.linalg.inv(info / np.outer(scale, scale)) / np.outer(scale, scale)
-                if idle:
-                    problem = (
-                        f"parameters {', '.join(idle)} are not identified by the data (singular Gauss-Newton "
-                        "information: e.g. all runs share one value of an input, so terms trade off exactly), "
-                        "so standard errors are NaN"
-                    )
-        self._gn_cache = (pd.DataFrame(cov, index=names, columns=names), problem)
-        return self._gn_cache
+    @plain_method
+    def refit(self, data: Data, *, n: int | None = None, seed: int = 0, level: float | None = None) -> Fit:
+        """The same fit (law, loss) on other data, started from this fit's distinct optima."""
+        return fit(
+            self.law, data, loss=self.loss, starts=self.distinct_optima(), level=self.level if level is None else level
+        )
 
-    def _at_bound(self) -> list[tuple[str, float, float]]:
-        """`(name, value, bound)` of each parameter that ran to a bound of its range."""
-        out = []
-        for p in self.law.params:
-            value = self.params[p.name]
-            width = (p.upper - p.lower) if p.lower is not None and p.upper is not None else None
-            for bound in (p.lower, p.upper):
-                if bound is not None:
-                    tol = AT_BOUND_RTOL * (width if width is not None else max(1.0, abs(bound)))
-                    if abs(value - bound) <= tol:
-                        out.append((p.name, value, bound))
-        return out
+    @plain_method
+    def describe(self) -> str:
+        return f"point fit, {self.n_converged}/{self.n_starts} starts converged"
 
+    @plain_method
     def diagnose(self) -> list[str]:
         """Reasons not to trust some parameters (empty when there are none).
 
-        Lists parameters that ran to a bound of their range, and why the
+        Lists parameters that ran to a bound of their range, why the
         Gauss-Newton standard errors are undefined if they are (no residual
-        degrees of freedom, parameters with no effect on the fitted values,
-        or parameters that trade off exactly), and unconverged starts that
-        reached a lower objective than the reported optimum. `fit()` issues
-        these as one `FitWarning`.
+        degrees of freedom, parameters with no effect on the fitted values, or
+        parameters that trade off exactly), and unconverged starts that reached
+        a lower objective than the reported optimum. `fit()` issues these as
+        one `FitWarning`.
         """
-        problems = []
-        at_bound = [f"{name} = {value:.6g} (bound {bound:g})" for name, value, bound in self._at_bound()]
-        if at_bound:
-            problems.append(
-                f"{', '.join(at_bound)} ran to the bound of its range: the data do not hold it inside, "
-                "so the value is a limit, not an estimate"
-            )
-        problem = self._gauss_newton()[1]
-        if problem is not None:
-            problems.append(problem)
-        sol = self.solution
-        lower = (sol.status != CONVERGED) & (sol.objective < self.objective - BEST_RTOL * abs(self.objective))
-        if lower.any():
-            problems.append(
-                f"{int(lower.sum())} starts that did not converge reached a lower objective "
-                f"({float(np.min(sol.objective[lower])):.6g} < {self.objective:.6g}), so a better optimum "
-                "may exist: raise max_steps or give starts nearer it"
-            )
-        return problems
+        return list(self.warnings)
 
-    def table(self) -> pd.DataFrame:
-        """Value and Gauss-Newton standard error of each parameter."""
-        cov = self.covariance()
-        stderr = np.sqrt(np.clip(np.diag(cov.to_numpy()), 0, None))
-        return pd.DataFrame(
-            {"value": [self.params[k] for k in cov.index], "stderr": stderr}, index=pd.Index(cov.index, name="param")
+    @plain_method
+    def table(self, level: float | None = None) -> pd.DataFrame:
+        """Value, Gauss-Newton standard error and delta-method interval (within the bounds) of each parameter."""
+        out = pd.DataFrame(
+            {"value": [self.params[k] for k in self.law.param_names], "stderr": self.stderr()},
+            index=pd.Index(self.law.param_names, name="param"),
+        )
+        return out.join(self.interval(level))
+
+
+class _Assessment(NamedTuple):
+    cov_u: np.ndarray
+    sigma: float
+    dof: int
+    problems: tuple[str, ...]
+
+
+def _residual_jacobian(law: Law, loss: Loss, u, data: Data) -> tuple[np.ndarray, np.ndarray]:
+    """Fitted-scale residuals `(n,)` and their Jacobian `(n, p)` in the unconstrained parameters, compiled once per law."""
+    with jax.enable_x64(True):
+        x = {k: np.asarray(v, dtype=np.float64) for k, v in data.x.items()}
+        r, jac = _residual_jacobian_compiled(law, loss, np.asarray(u, dtype=np.float64), x, data.target(loss.log_scale))
+        return np.asarray(r), np.asarray(jac).T
+
+
+@eqx.filter_jit
+def _residual_jacobian_compiled(law, loss, u, x, target):
+    return jacobian_rows(lambda v: residuals(law, loss, v, x, target), u)
+
+
+def gauss_newton(law: Law, loss: Loss, u, data: Data) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """The Gauss-Newton information `J^T W J` of the unconstrained parameters at `u`, with the residual variance.
+
+    `J` is the Jacobian of the fitted-scale residuals (log y for log-scale
+    losses), `W` the point weights; `s^2 = sum(w r^2) / (n - p)` over the
+    weighted points (NaN without residual degrees of freedom).
+
+    Returns:
+        `(info, jacobian, s2, dof)`.
+    """
+    r, jac = _residual_jacobian(law, loss, u, data)
+    w = data.weights
+    live = w > 0
+    dof = int(np.sum(live)) - law.n_params
+    jac = np.where(live[:, None], jac, 0.0)
+    info = jac[live].T @ (w[live, None] * jac[live])
+    s2 = float(np.sum(w[live] * r[live] ** 2) / dof) if dof > 0 else float("nan")
+    return info, jac, s2, dof
+
+
+def covariance(info, s2, names, *, jac=None, weights=None, size: float = 1.0, skip=()) -> tuple[np.ndarray, list]:
+    """`s2 * info^-1` in the unconstrained space, or NaN with the reason it is undefined; batched over draws.
+
+    One implementation for fits, analyses and experiment design. Undefined
+    when `s2` is not finite (no residual degrees of freedom), the information
+    is not finite, some parameters have no effect on the fitted values (a
+    unit step in the solver's space moves them by less than
+    `NO_EFFECT * size`, root mean square over the weighted points; names in
+    `skip` are not checked), or the information is singular once scaled to
+    unit diagonal (parameters trade off exactly).
+
+    Args:
+        info: `(p, p)` or `(S, p, p)` Gauss-Newton information.
+        s2: the residual variance (scalar or `(S,)`).
+        names: the parameter names.
+        jac: optional `(n, p)` or `(S, n, p)` residual Jacobians, for the no-effect check.
+        weights: `(n,)` point weights of `jac` (default 1).
+        size: the scale the no-effect threshold is relative to.
+        skip: parameter names exempt from the no-effect check (those at a bound).
+
+    Returns:
+        `(cov, reasons)`: the covariance (NaN where undefined), and per draw the
+        reason (a string) or None; for a single `(p, p)` input, one reason.
+    """
+    single = np.ndim(info) == 2
+    info = np.asarray(info, dtype=np.float64).reshape(-1, len(names), len(names))
+    count = info.shape[0]
+    s2 = np.broadcast_to(np.asarray(s2, dtype=np.float64), (count,))
+    cov = np.full_like(info, np.nan)
+    reasons: list[str | None] = [None] * count
+    todo = np.ones(count, dtype=bool)
+
+    def refuse(mask, reason):
+        for i in np.flatnonzero(mask & todo):
+            reasons[i] = reason(i) if callable(reason) else reason
+        todo[mask] = False
+
+    refuse(~np.isfinite(s2), "no residual degrees of freedom, so standard errors are undefined")
+    refuse(
+        ~np.all(np.isfinite(info), axis=(1, 2)),
+        "the Jacobian is not finite at the optimum, so standard errors are undefined",
+    )
+    if jac is not None:
+        jac = np.asarray(jac, dtype=np.float64).reshape(count, -1, len(names))
+        w = np.ones(jac.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
+        live = w > 0
+        effect = np.sqrt(np.sum(w[live, None] * jac[:, live] ** 2, axis=1) / np.sum(w[live]))
+        checked = np.array([n not in skip for n in names])
+        idle = (effect <= NO_EFFECT * size) & checked
+
+        def no_effect(i):
+            return (
+                f"parameters {', '.join(names[j] for j in np.flatnonzero(idle[i]))} have no effect on the fitted "
+                f"values at these inputs (a unit step in the solver's space moves them by less than {NO_EFFECT:g}), "
+                "so the data do not determine them and standard errors are NaN"
+            )
+
+        refuse(idle.any(axis=1), no_effect)
+    # Scale to unit diagonal so that the test does not depend on the parameters' units.
+    scale = np.sqrt(np.clip(np.diagonal(info, axis1=1, axis2=2), 0, None))
+    dead = np.any(scale <= 1e-300, axis=1)
+    ok = todo & ~dead
+    eig = np.full((count, len(names)), np.nan)
+    vec = np.full_like(info, np.nan)
+    if ok.any():
+        scaled = info[ok] / (scale[ok, :, None] * scale[ok, None, :])
+        eig[ok], vec[ok] = np.linalg.eigh(scaled)
+    singular = dead | (ok & ~(eig[:, 0] > SINGULAR_EIG))
+
+    def not_identified(i):
+        idle = np.flatnonzero(scale[i] <= 1e-300) if dead[i] else np.flatnonzero(np.abs(vec[i][:, 0]) > 0.1)
+        return (
+            f"parameters {', '.join(names[j] for j in idle)} are not identified by the data (singular Gauss-Newton "
+            "information: e.g. all runs share one value of an input, so terms trade off exactly), "
+            "so standard errors are NaN"
         )
 
+    refuse(singular, not_identified)
+    good = np.flatnonzero(todo)
+    if good.size:
+        outer = scale[good, :, None] * scale[good, None, :]
+        cov[good] = s2[good, None, None] * np.linalg.inv(info[good] / outer) / outer
+    return (cov[0], reasons[0]) if single else (cov, reasons)
 
-def _natural_per_unit(param, value: float) -> float:
-    """d(natural value) / d(solver-space value) of `param` at `value`: how its transform scales a step."""
-    match param.transform:
-        case "identity":
-            return 1.0
-        case "lower":
-            return value - param.lower
-        case "upper":
-            return param.upper - value
-        case _:
-            return (value - param.lower) * (param.upper - value) / (param.upper - param.lower)
+
+def _assess(law: Law, loss: Loss, data: Data, u, solution: Solution, objective: float) -> _Assessment:
+    """Covariance, noise scale and every reason not to trust the optimum at `u`."""
+    names = list(law.param_names)
+    info, jac, s2, dof = gauss_newton(law, loss, u, data)
+    values = law.natural(u)
+    pinned = _at_bound(law, {k: float(v) for k, v in values.items()})
+    size = 1.0 if loss.log_scale else float(np.sqrt(np.average(data.y**2, weights=data.weights)))
+    if dof <= 0:
+        cov, reason = (
+            np.full((len(names),) * 2, np.nan),
+            (
+                f"{int(np.sum(data.weights > 0))} weighted points for {len(names)} parameters leave no residual "
+                "degrees of freedom, so standard errors are undefined"
+            ),
+        )
+    else:
+        cov, reason = covariance(
+            info, s2, names, jac=jac, weights=data.weights, size=size, skip={name for name, _, _ in pinned}
+        )
+    problems = []
+    if pinned:
+        at = ", ".join(f"{name} = {value:.6g} (bound {bound:g})" for name, value, bound in pinned)
+        problems.append(
+            f"{at} ran to the bound of its range: the data do not hold it inside, so the value is a limit, not an estimate"
+        )
+    if reason is not None:
+        problems.append(reason)
+    lower = (solution.status != CONVERGED) & (solution.objective < objective - BEST_RTOL * abs(objective))
+    if lower.any():
+        problems.append(
+            f"{int(lower.sum())} starts that did not converge reached a lower objective "
+            f"({float(np.min(solution.objective[lower])):.6g} < {objective:.6g}), so a better optimum "
+            "may exist: raise max_steps or give starts nearer it"
+        )
+    sigma = float(np.sqrt(s2)) if np.isfinite(s2) else float("nan")
+    return _Assessment(cov, sigma, dof, tuple(problems))
+
+
+def _at_bound(law: Law, params: Mapping[str, float]) -> list[tuple[str, float, float]]:
+    """`(name, value, bound)` of each parameter that ran to a bound of its range."""
+    out = []
+    for p in law.params:
+        value = params[p.name]
+        width = (p.upper - p.lower) if p.lower is not None and p.upper is not None else None
+        for bound in (p.lower, p.upper):
+            if bound is not None:
+                tol = AT_BOUND_RTOL * (width if width is not None else max(1.0, abs(bound)))
+                if abs(value - bound) <= tol:
+                    out.append((p.name, value, bound))
+    return out
 
 
 def make_data(law: Law, frame, x, y, weights, group, loss: Loss, row_name: str = "row") -> Data:
@@ -289,9 +412,12 @@ def fit(
     group=None,
     loss: str = "huber",
     delta: float = 1e-3,
+    over_weight: float = 1.0,
     starts=None,
     method: str = "lm",
-    max_steps: int = 500,
+    max_steps: int | None = None,
+    solver: SolverConfig | None = None,
+    level: float = 0.95,
     progress: bool | None = None,
 ) -> Fit:
     """Fit `law` to the data from every start at once and keep the best optimum.
@@ -305,10 +431,14 @@ def fit(
         group: optional group column (kept with the data; used by resampling schemes).
         loss: `"huber"` (on log y, the default), `"squared_log"` or `"squared"` (raw y).
         delta: the Huber delta, on the log scale.
+        over_weight: weight of residuals where the law over-predicts (1: symmetric;
+            see `scalejax.Loss`).
         starts: None for the law's start grid; or natural-scale starts as a dict,
             a DataFrame with a column per parameter, or an `(S, p)` array.
         method: `"lm"` (Levenberg-Marquardt with IRLS) or `"lbfgs"` (optax L-BFGS).
-        max_steps: the most steps a start may take.
+        max_steps: the most steps a start may take (default 500; overrides `solver.max_steps`).
+        solver: a `SolverConfig` (stopping rules, damping) for every start.
+        level: the default interval level of the result.
         progress: show a progress bar over the starts (None: only in a terminal
             or notebook, and only once the call has run 2 s).
 
@@ -325,9 +455,8 @@ def fit(
         ['A', 'B', 'E', 'alpha', 'beta']
     """
     law = get_law(law)
-    loss = make_loss(loss, delta)
-    if not (isinstance(max_steps, int | np.integer) and max_steps > 0):
-        raise ScalejaxError(f"max_steps must be a positive integer, got {max_steps!r}")
+    loss = make_loss(loss, delta, over_weight)
+    config = solver_config(solver, max_steps)
     data = make_data(law, frame, x, y, weights, group, loss)
     u0 = make_starts(law, starts)
     with jax.enable_x64(True):
@@ -339,11 +468,14 @@ def fit(
             data.x,
             data.target(loss.log_scale),
             method=method,
-            config=SolverConfig(max_steps=int(max_steps)),
+            config=config,
             progress=progress,
             desc="fit starts",
         )
-    result = Fit(law, data, loss, solution, best_lane(law, solution))
+    pick, ok = best_lanes(law, solution, len(solution.status))
+    if not ok[0]:
+        raise FitError(_no_fit_message(law, solution))
+    result = Fit(law, data, loss, solution, int(pick[0]), level=level)
     problems = result.diagnose()
     if problems:
         warnings.warn(
@@ -355,35 +487,45 @@ def fit(
     return result
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _residuals_compiled(law, loss, u, x, target):
-    return residuals(law, loss, u, x, target)
+def solver_config(solver: SolverConfig | None, max_steps: int | None, base: SolverConfig | None = None) -> SolverConfig:
+    """The solver settings of an entry point: `solver` (or `base`), with `max_steps` when given."""
+    if solver is not None and not isinstance(solver, SolverConfig):
+        raise ScalejaxError(f"solver must be a scalejax.SolverConfig, got {type(solver).__name__}")
+    config = solver or base or SolverConfig()
+    if max_steps is not None:
+        if not (isinstance(max_steps, int | np.integer) and not isinstance(max_steps, bool) and max_steps > 0):
+            raise ScalejaxError(f"max_steps must be a positive integer, got {max_steps!r}")
+        config = config.replace(max_steps=int(max_steps))
+    return config
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _natural_jacobian(law, loss, theta, x, target):
-    """Residuals and their Jacobian `(n, p)` with respect to the natural parameters `theta`."""
+def best_lanes(law: Law, solution: Solution, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For rows of `k` consecutive lanes (a resample's warm starts, a group's starts): the best converged lane.
 
-    def resid(t):
-        p = dict(zip(law.param_names, t, strict=True))
-        pred = law.log_predict(p, x) if loss.log_scale else law.predict(p, x)
-        return pred - target
+    The best lane is the converged one of lowest objective whose parameters are
+    finite on both scales. One rule for fits, bootstraps and batched fits.
 
-    return resid(theta), jax.jacfwd(resid)(theta)
-
-
-def best_lane(law: Law, solution: Solution) -> int:
-    """The converged lane of lowest objective; a clear FitError when there is none."""
+    Returns:
+        `(pick, ok)`: per row the index of the chosen lane (global), and whether it converged.
+    """
     natural = np.stack(list(law.natural(solution.u).values()), axis=-1)
     finite = np.all(np.isfinite(solution.u), axis=1) & np.all(np.isfinite(natural), axis=1)
-    ok = (solution.status == CONVERGED) & np.isfinite(solution.objective) & finite
-    if not ok.any():
-        codes, counts = np.unique(solution.status, return_counts=True)
-        summary = ", ".join(f"{n} {STATUS_NAMES[int(c)]}" for c, n in zip(codes, counts, strict=True))
-        if np.any((solution.status == CONVERGED) & ~finite):
-            summary += f"; {int(np.sum((solution.status == CONVERGED) & ~finite))} ran to infinite parameters"
-        raise FitError(
-            f"law {law.name!r} did not fit: none of {len(solution.status)} starts converged ({summary}); "
-            "check that the law suits the data (e.g. loss falling with scale), give starts nearer the data, or raise max_steps"
-        )
-    return int(np.flatnonzero(ok)[np.argmin(solution.objective[ok])])
+    good = (solution.status == CONVERGED) & np.isfinite(solution.objective) & finite
+    f = np.where(good, solution.objective, np.inf).reshape(-1, k)
+    local = np.argmin(f, axis=1)
+    rows = np.arange(f.shape[0])
+    return rows * k + local, np.isfinite(f[rows, local])
+
+
+def _no_fit_message(law: Law, solution: Solution) -> str:
+    codes, counts = np.unique(solution.status, return_counts=True)
+    summary = ", ".join(f"{n} {STATUS_NAMES[int(c)]}" for c, n in zip(codes, counts, strict=True))
+    natural = np.stack(list(law.natural(solution.u).values()), axis=-1)
+    finite = np.all(np.isfinite(solution.u), axis=1) & np.all(np.isfinite(natural), axis=1)
+    infinite = int(np.sum((solution.status == CONVERGED) & ~finite))
+    if infinite:
+        summary += f"; {infinite} ran to infinite parameters"
+    return (
+        f"law {law.name!r} did not fit: none of {len(solution.status)} starts converged ({summary}); "
+        "check that the law suits the data (e.g. loss falling with scale), give starts nearer the data, or raise max_steps"
+    )

@@ -7,16 +7,16 @@ group label; the labels are mapped to integer codes when the data are read.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Sequence
 
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from ._errors import DataError, LawError, describe_rows
-from ._law import Law, Param
+from ._law import Law, Param, plain_method
 from .laws import get as get_law
 
 __all__ = ["JointLaw", "joint"]
@@ -24,12 +24,13 @@ __all__ = ["JointLaw", "joint"]
 GROUP_INPUT = "group"
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
 class JointLaw(Law):
     """A law fitted across groups: `shared` parameters common to all, the others copied per group.
 
     Per-group copies are named `<param>_<group>` (the group label made a
-    Python identifier). Built by `joint`; see there.
+    Python identifier). Built by `joint`; see there. Compared by value: two
+    joint laws built from the same base, groups and shared parameters are
+    equal and share compiled code.
 
     Attributes:
         base: the law every group follows.
@@ -39,29 +40,65 @@ class JointLaw(Law):
         origin: the base parameter each joint parameter copies, in order.
     """
 
-    base: Law | None = None
-    groups: tuple = ()
-    shared: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    origin: tuple[str, ...] = ()
+    base: Law = eqx.field(static=True, default=None)
+    groups: tuple = eqx.field(static=True, default=())
+    shared: tuple[str, ...] = eqx.field(static=True, default=())
+    tags: tuple[str, ...] = eqx.field(static=True, default=())
+    origin: tuple[str, ...] = eqx.field(static=True, default=())
 
+    @plain_method
+    def _base_params(self, p, x):
+        code = x[GROUP_INPUT].astype(jnp.int32)
+        out = {}
+        for k in self.base.param_names:
+            if k in self.shared:
+                out[k] = p[k]
+            else:
+                out[k] = jnp.stack([p[f"{k}_{t}"] for t in self.tags])[code]
+        return out, {k: v for k, v in x.items() if k != GROUP_INPUT}
+
+    @plain_method
+    def evaluate(self, params, x):
+        """The base law evaluated at each point with its group's parameters."""
+        q, xb = self._base_params(params, x)
+        return self.base.evaluate(q, xb)
+
+    @plain_method
+    def log_form(self):
+        return None if self.base.log_form() is None else self._log_evaluate
+
+    @plain_method
+    def _log_evaluate(self, params, x):
+        q, xb = self._base_params(params, x)
+        return self.base.log_form()(q, xb)
+
+    @plain_method
+    def group_indices(self, group) -> list[int]:
+        """Positions of the joint parameters that give `group` its base parameters, in the base's order."""
+        names = list(self.param_names)
+        return [names.index(self.param_name(k, group)) for k in self.base.param_names]
+
+    @plain_method
     def param_name(self, name: str, group) -> str:
         """The joint parameter holding `name` for `group` (`name` itself when shared)."""
         if name in self.shared:
             return name
         return f"{name}_{self.tags[self._code(group)]}"
 
+    @plain_method
     def _code(self, group) -> int:
         for i, g in enumerate(self.groups):
             if g == group or str(g) == str(group):
                 return i
         raise LawError(f"unknown group {group!r}; the joint law has groups {list(self.groups)}")
 
+    @plain_method
     def group_params(self, params) -> pd.DataFrame:
         """Natural parameters (a dict, e.g. `fit.params`) -> one row per group, one column per base parameter."""
         rows = {g: {k: float(params[self.param_name(k, g)]) for k in self.base.param_names} for g in self.groups}
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis(GROUP_INPUT)
 
+    @plain_method
     def encode_input(self, name, values, *, column=None, row_name="row"):
         """Group labels -> integer codes (other inputs pass through)."""
         if name != GROUP_INPUT:
@@ -80,6 +117,7 @@ class JointLaw(Law):
             )
         return codes
 
+    @plain_method
     def start_grid(self) -> np.ndarray:
         """The base law's grid, each per-group copy starting where its base parameter does: `(S, n_params)`."""
         natural = self.base.unpack(self.base.start_grid())
@@ -139,40 +177,17 @@ def joint(law: str | Law, groups: Sequence, shared: Sequence[str] = ()) -> Joint
         copies = (
             [p]
             if p.name in shared
-            else [
-                dataclasses.replace(p, name=f"{p.name}_{t}", doc=f"{p.doc} ({g})")
-                for g, t in zip(groups, tags, strict=True)
-            ]
+            else [p.renamed(f"{p.name}_{t}", doc=f"{p.doc} ({g})") for g, t in zip(groups, tags, strict=True)]
         )
         params.extend(copies)
         origin.extend([p.name] * len(copies))
     names = [p.name for p in params]
     if len(set(names)) != len(names):
         raise LawError(f"joint() parameter names collide: {names}; rename the groups")
-    per_group = [k for k in base.param_names if k not in shared]
-
-    def base_params(p, x):
-        code = x[GROUP_INPUT].astype(jnp.int32)
-        out = {k: p[k] for k in shared}
-        for k in per_group:
-            out[k] = jnp.stack([p[f"{k}_{t}"] for t in tags])[code]
-        return out, {k: v for k, v in x.items() if k != GROUP_INPUT}
-
-    def fn(p, x):
-        q, xb = base_params(p, x)
-        return base.fn(q, xb)
-
-    log_fn = None
-    if base.log_fn is not None:
-
-        def log_fn(p, x):
-            q, xb = base_params(p, x)
-            return base.log_fn(q, xb)
-
     return JointLaw(
         name=f"{base.name}[joint]",
-        fn=fn,
-        log_fn=log_fn,
+        fn=base.fn,
+        log_fn=base.log_fn,
         params=tuple(params),
         inputs=(*base.inputs, GROUP_INPUT),
         positive_inputs=base.positive_inputs,

@@ -328,7 +328,7 @@ def _cmd_demo(args) -> int:
     )
     print(table.to_string(float_format=lambda v: f"{v:.5g}"))
     target = {"N": [70e9], "D": [1.4e12]}
-    predicted = float(result.predict(target)[0])
+    predicted = float(result.predict(target)["y"].iloc[0])
     p = CHINCHILLA_TRUTH
     truth = p["E"] + p["A"] / 70e9 ** p["alpha"] + p["B"] / 1.4e12 ** p["beta"]
     print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import equinox as eqx
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,12 +71,11 @@ def test_extrapolate_draws_and_compute_path():
     np.testing.assert_allclose(table.y_lo, reference.lo, rtol=1e-12)
     np.testing.assert_allclose(table.y_hi, reference.hi, rtol=1e-12)
     assert np.all((table.y_pred_lo < table.y_lo) & (table.y_hi < table.y_pred_hi))
-    # A noise supplied by the draws (a posterior's fitted scale) is used.
+    # The noise the draws carry (a posterior's fitted scale) is used.
     # With zero noise the predictive interval is made of the draws' own predictions: each end
     # is one of the two order statistics around the 2.5% (97.5%) position of the draws.
-    boot.noise_draws = lambda: np.zeros(boot.n_draws)
-    quiet = sj.analysis.extrapolate(boot, new)
-    del boot.noise_draws
+    silent = eqx.tree_at(lambda d: d.noise, boot, {"sigma": np.zeros(boot.n_draws)})
+    quiet = sj.analysis.extrapolate(silent, new)
     ordered = np.sort(boot.predict_draws(new), axis=0)
     k = int(0.025 * (len(ordered) - 1))
     for end, lo, hi in (

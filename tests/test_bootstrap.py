@@ -137,9 +137,12 @@ def test_compute_optimal_split_interval_matches_closed_form(example):
 
 def test_predict_gives_central_and_band(example):
     boot = sj.bootstrap("chinchilla", example, x=X, y="loss", n=64, seed=4, starts=SMALL_STARTS)
-    pred = boot.predict(pd.DataFrame({"N": [1e9, 7e10], "D": [2e10, 1.4e12]}))
-    assert list(pred.columns) == ["y", "lo", "hi"]
-    assert np.all((pred.lo < pred.y) & (pred.y < pred.hi))
+    new = pd.DataFrame({"N": [1e9, 7e10], "D": [2e10, 1.4e12]}, index=["small", "large"])
+    pred = boot.predict(new)
+    assert list(pred.columns) == ["y", "lo", "hi", "pred_lo", "pred_hi"]
+    assert list(pred.index) == ["small", "large"]  # the caller's index is kept
+    assert np.all((pred.pred_lo < pred.lo) & (pred.lo < pred.y) & (pred.y < pred.hi) & (pred.hi < pred.pred_hi))
+    pred = pred.reset_index(drop=True)
     # Further from the data, the band is wider (relative).
     rel = (pred.hi - pred.lo) / pred.y
     assert rel[1] > rel[0]

@@ -56,16 +56,23 @@ def test_bootstrap_round_trip_without_pickle(boot, tmp_path):
     pd.testing.assert_frame_equal(back.interval(0.9), boot.interval(0.9))
     np.testing.assert_array_equal(back.objective, boot.objective)
     assert back.fit.params == boot.fit.params
-    assert back._jackknife_u is None
-
-    # Jackknife optima (for BCa intervals), once computed, are saved with the draws.
-    jack = boot.u[:9] + 1e-3
-    with_jack = sj.Bootstrap(
-        boot.fit, boot.u, boot.objective, scheme="groups", n_resamples=40, level=0.9, jackknife_u=jack
+    # Every attribute survives, those of the warm starts included.
+    assert back == boot
+    np.testing.assert_array_equal(back.warm_starts, boot.warm_starts)
+    assert (back.n_rescued, back.seed) == (boot.n_rescued, boot.seed)
+    other = sj.Bootstrap(
+        boot.fit,
+        boot.u,
+        boot.objective,
+        scheme="groups",
+        seed=7,
+        n_resamples=80,
+        warm_starts=boot.warm_starts,
+        n_rescued=3,
+        level=0.9,
     )
-    back = sj.load(sj.save(with_jack, tmp_path / "jack.npz"))
-    np.testing.assert_array_equal(back._jackknife_u, jack)
-    assert back.level == 0.9
+    back = sj.load(sj.save(other, tmp_path / "other.npz"))
+    assert back == other and back.level == 0.9 and back.n_failed == 80 - boot.n_converged
 
 
 def test_plain_draws_and_custom_law_need_the_law(boot, tmp_path):

@@ -31,7 +31,7 @@ def test_joint_law_shares_the_exponent_and_recovers_every_group():
         assert table.loc[g, "E"] == pytest.approx(e, rel=1e-8)
         assert table.loc[g, "A"] == pytest.approx(a, rel=1e-8)
     new = pd.DataFrame({"x": [1e12, 1e12], "data set": ["pile", "c4"]})
-    np.testing.assert_allclose(fit.predict(new), [1.5 + 800 * 1e12**-0.3, 2.0 + 300 * 1e12**-0.3], rtol=1e-8)
+    np.testing.assert_allclose(fit.predict(new).y, [1.5 + 800 * 1e12**-0.3, 2.0 + 300 * 1e12**-0.3], rtol=1e-8)
 
 
 def test_joint_exponent_is_the_pooled_estimate_from_noisy_groups():
@@ -168,7 +168,7 @@ def test_lr_annealing_fit_on_one_schedule_predicts_another():
     for k, v in truth.items():
         assert fit.params[k] == pytest.approx(v, rel=1e-5), k
     w1, w2, wy = curve(wsd)
-    np.testing.assert_allclose(fit.predict({"S1": w1, "S2": w2})[50:], wy[50:], rtol=1e-6)
+    np.testing.assert_allclose(fit.predict({"S1": w1, "S2": w2}).y[50:], wy[50:], rtol=1e-6)
 
 
 def test_fit_many_does_not_call_equal_rows_of_different_tasks_duplicates():

@@ -49,7 +49,7 @@ def test_bnsl_extrapolates_four_digit_addition_where_a_power_law_cannot():
 
     def holdout_rmse(name):
         fit = sj.fit(name, fit_rows, x={"x": "dataset_size"}, y="test_loss", loss="squared_log")
-        return np.sqrt(np.mean((np.log(fit.predict(hold)) - np.log(hold["test_loss"])) ** 2))
+        return np.sqrt(np.mean((np.log(fit.predict(hold).y.to_numpy()) - np.log(hold["test_loss"])) ** 2))
 
     bnsl, power = holdout_rmse("bnsl"), holdout_rmse("power")
     assert bnsl < 0.03, bnsl
@@ -88,7 +88,7 @@ def test_joint_overtrain_with_one_shared_exponent_across_the_three_training_sets
     fit = sj.fit(law, small, x={"N": "N", "D": "D", "group": "data"}, y="loss")
     table = law.group_params(fit.params)
     assert table["eta"].nunique() == 1 and 0.1 < fit.params["eta"] < 0.15
-    rel = (fit.predict(big) - big["loss"].to_numpy()) / big["loss"].to_numpy()
+    rel = (fit.predict(big).y.to_numpy() - big["loss"].to_numpy()) / big["loss"].to_numpy()
     # Recorded: RedPajama and RefinedWeb targets within 0.8%; C4 6.9B -3.2% (-5.2% fitted alone).
     assert np.all(np.abs(rel[big["data"].to_numpy() != "c4_original"]) < 0.01), rel
     assert abs(rel[(big["data"] == "c4_original").to_numpy() & (big["N"] > 6e9).to_numpy()][0]) < 0.04
@@ -101,7 +101,7 @@ def test_downstream_exp_links_c4_loss_to_mean_top1_error_of_the_large_models():
     for _, group in frame.groupby("data"):
         small, big = group[group["N"] < 1e9], group[group["N"] > 1e9]
         fit = sj.fit("downstream_exp", small, x={"L": "loss"}, y="err")
-        out.append((fit.predict(big) - big["err"].to_numpy()) / big["err"].to_numpy())
+        out.append((fit.predict(big).y.to_numpy() - big["err"].to_numpy()) / big["err"].to_numpy())
     rel = np.concatenate(out)
     assert rel.size == 9
     assert np.all(np.abs(rel) < 0.05), rel  # recorded: 0.3% to 4.2%

@@ -349,7 +349,7 @@ def test_custom_law_fits_and_recovers_truth():
     for k, v in truth.items():
         assert fit.params[k] == pytest.approx(v, rel=1e-6)
     assert fit.objective < 1e-20
-    np.testing.assert_allclose(fit.predict({"N": n}), loss, rtol=1e-9)
+    np.testing.assert_allclose(fit.predict({"N": n}).y, loss, rtol=1e-9)
 
 
 # --- log_sum_exp ------------------------------------------------------------

@@ -130,13 +130,15 @@ def renamed_fit(example_frame, chinchilla_starts):
 def test_predict_on_a_dict_of_inputs(renamed_fit):
     fit, _ = renamed_fit
     n, d = np.array([1e8, 7e10]), np.array([2e9, 1.4e12])
-    np.testing.assert_allclose(fit.predict({"N": n, "D": d}), chinchilla_loss(fit.params, n, d), rtol=1e-12)
-    np.testing.assert_allclose(fit.predict({"N": 1e9, "D": 2e10}), chinchilla_loss(fit.params, 1e9, 2e10), rtol=1e-12)
+    np.testing.assert_allclose(fit.predict({"N": n, "D": d}).y, chinchilla_loss(fit.params, n, d), rtol=1e-12)
+    np.testing.assert_allclose(fit.predict({"N": 1e9, "D": 2e10}).y, chinchilla_loss(fit.params, 1e9, 2e10), rtol=1e-12)
 
 
 def test_predict_on_a_frame_with_the_original_column_names(renamed_fit):
     fit, frame = renamed_fit
-    pred = fit.predict(frame)
+    table = fit.predict(frame)
+    assert list(table.index) == list(frame.index)  # the caller's index is kept
+    pred = table.y.to_numpy()
     assert pred.shape == (81,)
     np.testing.assert_allclose(pred, chinchilla_loss(fit.params, frame["params"], frame["tokens"]), rtol=1e-12)
     np.testing.assert_allclose(np.log(pred) - np.log(frame["final_loss"]), fit.residuals, atol=1e-12)
@@ -161,7 +163,7 @@ def test_table_has_values_and_finite_positive_stderr(renamed_fit):
     table = fit.table()
     assert list(table.index) == list(NAMES)
     assert table.index.name == "param"
-    assert list(table.columns) == ["value", "stderr"]
+    assert list(table.columns) == ["value", "stderr", "lo", "hi"]
     assert table["value"].to_dict() == fit.params
     assert np.all(np.isfinite(table["stderr"])) and np.all(table["stderr"] > 0)
     cov = fit.covariance()
@@ -227,7 +229,7 @@ def test_stderr_matches_scipy_curve_fit(example_frame, chinchilla_starts, weight
 def test_predict_on_a_frame_with_integer_column_labels():
     frame = pd.DataFrame({0: X1, 1: 300.0 * X1**-0.3})
     fit = sj.fit("powerlaw", frame, x={"x": 0}, y=1)
-    np.testing.assert_allclose(fit.predict(frame), frame[1], rtol=1e-8)
+    np.testing.assert_allclose(fit.predict(frame).y, frame[1], rtol=1e-8)
 
 
 def test_starts_as_a_dict_of_lists():

@@ -73,7 +73,7 @@ def test_extreme_scales():
     result, notes = fit_power(huge, power(huge, truth))
     assert_honest(result, notes)
     if not notes:  # from starts this far off, a flat fit that warns is an honest outcome too
-        np.testing.assert_allclose(result.predict({"x": huge}), power(huge, truth), rtol=1e-6)
+        np.testing.assert_allclose(result.predict({"x": huge}).y, power(huge, truth), rtol=1e-6)
     handled("numeric: extreme scales", 2)
 
 
@@ -94,7 +94,7 @@ def test_flat_loss_warns_that_the_exponent_is_not_identified():
     result, notes = fit_power(X, y)
     assert_honest(result, notes)
     assert len(notes) == 1 and "not identified" in notes[0]
-    np.testing.assert_allclose(result.predict({"x": X}), y, rtol=1e-6)
+    np.testing.assert_allclose(result.predict({"x": X}).y, y, rtol=1e-6)
     assert result.table()["stderr"].isna().all()
     handled("numeric: flat loss")
 
@@ -130,7 +130,7 @@ def test_all_runs_at_one_model_size_cannot_identify_a_and_alpha():
     # What the data do determine is still right: the data term and the predictions.
     assert result.params["B"] == pytest.approx(truth["B"], rel=1e-6)
     assert result.params["beta"] == pytest.approx(truth["beta"], rel=1e-6)
-    np.testing.assert_allclose(result.predict({"N": np.full(12, 1e8), "D": d}), y, rtol=1e-9)
+    np.testing.assert_allclose(result.predict({"N": np.full(12, 1e8), "D": d}).y, y, rtol=1e-9)
     assert result.table()["stderr"].isna().all()
     handled("numeric: one model size")
 

@@ -7,7 +7,6 @@ import base64
 import re
 import subprocess
 import sys
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -148,14 +147,12 @@ def test_backtest_holds_out_the_largest_budget_and_forecasts_it(point, frame):
     assert "point fit" in fig.axes[0].get_title()
 
 
-class FakePosterior(sj.Draws):
-    """Draws with a `.diagnostics` dict, the shape a posterior will have."""
-
-    diagnostics: ClassVar[dict] = {
-        "r_hat": {"E": 1.002, "A": 1.03, "B": 1.0, "alpha": 1.01, "beta": 1.0},
-        "ess": {"E": 800.0, "A": 120.0, "B": 900.0, "alpha": 400.0, "beta": 950.0},
-        "divergences": 3,
-    }
+# Draws whose statistics hold per-parameter diagnostics, as a posterior's do.
+POSTERIOR_STATS = {
+    "r_hat": {"E": 1.002, "A": 1.03, "B": 1.0, "alpha": 1.01, "beta": 1.0},
+    "ess": {"E": 800.0, "A": 120.0, "B": 900.0, "alpha": 400.0, "beta": 950.0},
+    "divergences": 3,
+}
 
 
 def test_diagnostics_of_fit_bootstrap_and_posterior_like_draws(point, boot):
@@ -167,7 +164,7 @@ def test_diagnostics_of_fit_bootstrap_and_posterior_like_draws(point, boot):
     assert len(fig.axes) == 1 and fig.axes[0].get_title() == "lane outcomes"
     assert sum(p.get_height() for p in fig.axes[0].patches) == point.n_starts
 
-    post = FakePosterior(boot.law, boot.u, columns=boot.columns)
+    post = sj.Draws(boot.law, boot.u, columns=boot.columns, stats=POSTERIOR_STATS)
     lanes, per_param = tables.diagnostics_table(post)
     assert per_param.loc["A", "r_hat"] == 1.03 and per_param.loc["E", "ess"] == 800.0
     assert dict(zip(lanes["item"], lanes["value"], strict=True))["divergences"] == 3.0

@@ -6,15 +6,15 @@ same shapes (and reuses the same compiled solver) as the full fit.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .._bootstrap import bootstrap
+from .._draws import Draws, tails
 from .._errors import DataError, ScalejaxError
-from .._fit import Fit, fit, make_data
+from .._fit import fit, make_data
 from .._law import Law
 from .._objectives import make_loss
 from ..laws import get as get_law
@@ -23,15 +23,18 @@ from ._extrapolate import extrapolate
 __all__ = ["backtest", "compare_laws", "information_criteria"]
 
 
-def _holdout_mask(data, by: str, holdout, flops_per_param_token: float) -> tuple[np.ndarray, np.ndarray, float]:
+def scale_key(law, x: Mapping[str, np.ndarray], by: str, flops_per_param_token: float = 6.0) -> np.ndarray:
+    """The quantity runs are ranked by: compute `k N D` (`by="compute"`) or one of the law's inputs."""
     if by == "compute":
-        if not {"N", "D"} <= set(data.x):
-            raise DataError(f"by='compute' needs inputs N and D (C = k N D); the law has {', '.join(data.x)}")
-        key = flops_per_param_token * data.x["N"] * data.x["D"]
-    elif by in data.x:
-        key = data.x[by]
-    else:
-        raise DataError(f"by={by!r} is neither 'compute' nor an input of the law ({', '.join(data.x)})")
+        if not {"N", "D"} <= set(x):
+            raise DataError(f"by='compute' needs inputs N and D (C = k N D); the law has {', '.join(x)}")
+        return flops_per_param_token * np.asarray(x["N"]) * np.asarray(x["D"])
+    if by in x:
+        return np.asarray(x[by], dtype=np.float64)
+    raise DataError(f"by={by!r} is neither 'compute' nor an input of the law ({', '.join(x)})")
+
+
+def _holdout_mask(data, key: np.ndarray, holdout, tie_rtol: float) -> tuple[np.ndarray, float]:
     live = data.weights > 0
     n_live = int(live.sum())
     if isinstance(holdout, int | np.integer) and not isinstance(holdout, bool):
@@ -42,52 +45,77 @@ def _holdout_mask(data, by: str, holdout, flops_per_param_token: float) -> tuple
         raise ScalejaxError(f"holdout must be a fraction in (0, 1) or a number of runs, got {holdout!r}")
     if not 1 <= count < n_live:
         raise ScalejaxError(f"holdout of {count} runs leaves nothing to fit or nothing to check ({n_live} runs)")
-    # The `count` largest by the key, with every run tied at the threshold held out too.
+    # The `count` largest by the key, with every run tied at the threshold (within tie_rtol) held out too.
     threshold = np.sort(key[live])[::-1][count - 1]
-    held = live & (key >= threshold)
-    return held, key, float(threshold)
+    held = live & (key >= threshold - tie_rtol * abs(threshold))
+    return held, float(threshold)
+
+
+def _subset(data, keep: np.ndarray):
+    """The runs in `keep` alone (resampling schemes then see only them, whole groups included)."""
+    return data.replace(
+        x={k: v[keep] for k, v in data.x.items()},
+        y=data.y[keep],
+        weights=data.weights[keep],
+        groups=None if data.groups is None else data.groups[keep],
+        index=None if data.index is None else data.index[keep],
+    )
 
 
 def backtest(
-    law: str | Law,
-    frame,
+    law: str | Law | Draws,
+    frame=None,
     *,
-    x: Mapping,
-    y,
+    x: Mapping | None = None,
+    y=None,
     by: str = "compute",
     holdout: float | int = 0.2,
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
     flops_per_param_token: float = 6.0,
+    tie_rtol: float = 0.0,
     weights=None,
+    group=None,
+    scheme: str = "rows",
     loss: str = "huber",
     delta: float = 1e-3,
     starts=None,
     method: str = "lm",
-    max_steps: int = 500,
+    max_steps: int | None = None,
 ) -> pd.DataFrame:
     """Hold out the largest runs, fit the rest, and check the forecast of what was held out.
 
     Args:
-        law, frame, x, y, weights, loss, delta, starts, method, max_steps: as in `scalejax.fit`.
+        law: a `Law` or a built-in law's name; or draws (a `Fit`, `Bootstrap`
+            or `Posterior`) to backtest as they were made (`draws.refit` on the
+            smaller runs: the same loss, scheme and likelihood, warm-started from
+            the full fit's distinct optima), with `frame` and `x`, `y` left out.
+        frame, x, y, weights, group, loss, delta, starts, method, max_steps: as in `scalejax.fit`.
         by: `"compute"` (`k N D`) or a law input (`"N"`) ranking the runs by scale.
         holdout: the fraction (float in (0, 1)) or number (int) of the largest
             runs to hold out; runs tied with the last one are held out too.
         n_boot: bootstrap resamples of the training runs for the intervals; 0
-            for the delta method of the training fit.
+            for the delta method of the training fit. For draws: at most this many.
         level: interval level.
         seed: seed of the bootstrap and of the predictive noise.
         flops_per_param_token: `k` in `C = k N D`, with `by="compute"`.
+        tie_rtol: runs whose key is within this relative distance of the last
+            held-out one count as tied (0: exact ties; a report uses 1%, since a
+            budget's runs rarely have exactly equal `6 N D`).
+        scheme: the bootstrap's resampling scheme.
 
     Returns:
-        One row per held-out run (indexed by its row label): the inputs, the
-        observed `y`, the `extrapolate` columns (`y` renamed `y_hat`), `error`
-        (`log(y_hat / y)`, or `y_hat - y` for the raw-scale loss), and
-        `covered`, `covered_pred` (whether the parameter and predictive
+        One row per held-out run (indexed by its row label), by increasing
+        scale: the inputs, `scale` (the ranking key), the observed `y`, the
+        `extrapolate` columns (`y` renamed `y_hat`), `error` (`log(y_hat / y)`,
+        or `y_hat - y` for the raw-scale loss), `rel_error` (`y_hat / y - 1`),
+        and `covered`, `covered_pred` (whether the parameter and predictive
         intervals contain the observed value). `attrs["summary"]` holds
-        `n_train`, `n_holdout`, `by`, `threshold`, `rmse`, `mean_abs_error`,
-        `coverage`, `coverage_pred`, `level`.
+        `n_train`, `n_holdout`, `by`, `threshold`, `train_scale`, `rmse`,
+        `mean_abs_error`, `mean_abs_rel_error`, `max_abs_rel_error`,
+        `coverage`, `coverage_pred`, `level`, `refit` (how the training runs
+        were fitted, in words).
 
     Example:
         >>> import scalejax as sj
@@ -96,24 +124,55 @@ def backtest(
         >>> sorted(table.attrs["summary"])[:3]
         ['by', 'coverage', 'coverage_pred']
     """
-    law = get_law(law)
-    loss_ = make_loss(loss, delta)
-    data = make_data(law, frame, x, y, weights, None, loss_)
-    held, _, threshold = _holdout_mask(data, by, holdout, flops_per_param_token)
-    train = dataclasses.replace(data, weights=np.where(held, 0.0, data.weights))
-    train.check_size(law)
-    options = dict(loss=loss_, delta=delta, starts=starts, method=method, max_steps=max_steps)
-    if n_boot:
-        draws = bootstrap(law, train, n=n_boot, seed=seed, level=level, **options)
+    tails(level)
+    if isinstance(law, Draws):
+        draws = law
+        given = {"frame": frame, "x": x, "y": y, "weights": weights, "group": group, "starts": starts}
+        clash = [k for k, v in given.items() if v is not None]
+        if clash:
+            raise ScalejaxError(f"a backtest of draws reuses their data; leave out {', '.join(clash)}")
+        if draws.data is None:
+            raise DataError(f"these {type(draws).__name__} draws do not carry their data; backtest the law on a frame")
+        data = draws.data
+        law = draws.law
+        log_scale = draws.log_scale
     else:
-        draws = fit(law, train, **options)
-    points = {k: v[held] for k, v in data.x.items()}
-    table = extrapolate(draws, points, level=level, seed=seed).rename(columns={"y": "y_hat"})
-    observed = data.y[held]
-    table.insert(len(points), "y", observed)
-    table.index = data.index[held]
-    error = np.log(table.y_hat / observed) if loss_.log_scale else table.y_hat - observed
+        draws = None
+        law = get_law(law)
+        loss_ = make_loss(loss, delta)
+        data = make_data(law, frame, x, y, weights, group, loss_)
+        log_scale = loss_.log_scale
+    key = scale_key(law, data.x, by, flops_per_param_token)
+    held, threshold = _holdout_mask(data, key, holdout, tie_rtol)
+    train = _subset(data, (data.weights > 0) & ~held)
+    train.check_size(law)
+    if draws is not None:
+        refit = draws.refit(train, n=n_boot, seed=seed, level=level)
+    elif n_boot:
+        refit = bootstrap(
+            law,
+            train,
+            n=n_boot,
+            seed=seed,
+            level=level,
+            scheme=scheme,
+            loss=loss_,
+            starts=starts,
+            method=method,
+            max_steps=max_steps,
+        )
+    else:
+        refit = fit(law, train, loss=loss_, starts=starts, method=method, max_steps=max_steps, level=level)
+    order = np.flatnonzero(held)[np.argsort(key[held], kind="stable")]
+    points = {k: v[order] for k, v in data.x.items()}
+    table = extrapolate(refit, points, level=level, seed=seed).rename(columns={"y": "y_hat"})
+    observed = data.y[order]
+    table.insert(len(points), "scale", key[order])
+    table.insert(len(points) + 1, "y", observed)
+    table.index = data.index[order] if data.index is not None else pd.Index(order)
+    error = np.log(table.y_hat / observed) if log_scale else table.y_hat - observed
     table["error"] = error
+    table["rel_error"] = table.y_hat / observed - 1.0
     table["covered"] = (table.y_lo <= observed) & (observed <= table.y_hi)
     table["covered_pred"] = (table.y_pred_lo <= observed) & (observed <= table.y_pred_hi)
     table.attrs["summary"] = {
@@ -121,17 +180,21 @@ def backtest(
         "n_holdout": int(held.sum()),
         "by": by,
         "threshold": threshold,
+        "train_scale": float(np.max(key[(data.weights > 0) & ~held])),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "mean_abs_error": float(np.mean(np.abs(error))),
+        "mean_abs_rel_error": float(np.mean(np.abs(table.rel_error))),
+        "max_abs_rel_error": float(np.max(np.abs(table.rel_error))),
         "coverage": float(table.covered.mean()),
         "coverage_pred": float(table.covered_pred.mean()),
         "level": level,
+        "refit": refit.describe(),
     }
     return table
 
 
-def information_criteria(fit_: Fit) -> dict[str, float]:
-    """AIC and BIC of a fit under a Gaussian likelihood of its fitted-scale residuals.
+def information_criteria(fit_: Draws) -> dict[str, float]:
+    """AIC and BIC of a fit (the central estimate of any draws) under a Gaussian likelihood of its residuals.
 
     Whatever loss the fit minimised (Huber by default), the criteria use the
     Gaussian log-likelihood of the residuals on the fitted scale (log y for
@@ -143,6 +206,10 @@ def information_criteria(fit_: Fit) -> dict[str, float]:
         dict with `n` (sum of weights), `k`, `loglik`, `aic = 2k - 2 loglik`,
         `bic = k log n - 2 loglik`.
     """
+    if not isinstance(fit_, Draws):
+        raise ScalejaxError(
+            f"information_criteria needs draws (a Fit, Bootstrap or Posterior), got {type(fit_).__name__}"
+        )
     r = fit_.residuals
     w = fit_.data.weights
     live = w > 0

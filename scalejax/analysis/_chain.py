@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .._draws import Draws, _tails, law_inputs
+from .._draws import Draws, law_inputs, map_draws, tails
 from .._errors import ScalejaxError
 
 
@@ -48,33 +46,29 @@ def chain_predict(first: Draws, second: Draws, new, *, link: str | None = None, 
         link = second.law.inputs[0]
     if link not in second.law.inputs:
         raise ScalejaxError(f"link {link!r} is not an input of law {second.law.name!r} {second.law.inputs}")
-    lo_q, hi_q = _tails(level)
+    lo_q, hi_q = tails(level)
     x1 = law_inputs(first.law, new, first.columns)
     # The second law's other inputs come from `new`; the link is a placeholder until the first law fills it.
     probe = new.assign(**{link: 1.0}) if isinstance(new, pd.DataFrame) else {**dict(new), link: 1.0}
     x2 = {k: v for k, v in law_inputs(second.law, probe, second.columns).items() if k != link}
     s = min(first.n_draws, second.n_draws)
-
-    with jax.enable_x64(True):
-        x1j = {k: jnp.asarray(v) for k, v in x1.items()}
-        x2j = {k: jnp.asarray(v) for k, v in x2.items()}
-
-        def chained(u1, u2):
-            mid = first.law.predict(first.law.unpack(u1), x1j)
-            return mid, second.law.predict(second.law.unpack(u2), {**x2j, link: mid})
-
-        run = jax.jit(jax.vmap(chained))
-        mid, y = (np.asarray(a) for a in run(jnp.asarray(first.u[:s]), jnp.asarray(second.u[:s])))
-        mid_c, y_c = (
-            np.asarray(a)[0] for a in run(jnp.asarray(first.center_u)[None], jnp.asarray(second.center_u)[None])
-        )
+    u1 = np.vstack([first.center_u[None, :], first.u[:s]])
+    u2 = np.vstack([second.center_u[None, :], second.u[:s]])
+    out = map_draws(_chained, (first.law, second.law), (u1, u2), first.law, second.law, x1, x2, link)
+    mid, y = np.asarray(out["mid"]), np.asarray(out["y"])
     return pd.DataFrame(
         {
-            "mid": mid_c,
-            "mid_lo": np.quantile(mid, lo_q, axis=0),
-            "mid_hi": np.quantile(mid, hi_q, axis=0),
-            "y": y_c,
-            "lo": np.quantile(y, lo_q, axis=0),
-            "hi": np.quantile(y, hi_q, axis=0),
-        }
+            "mid": mid[0],
+            "mid_lo": np.quantile(mid[1:], lo_q, axis=0),
+            "mid_hi": np.quantile(mid[1:], hi_q, axis=0),
+            "y": y[0],
+            "lo": np.quantile(y[1:], lo_q, axis=0),
+            "hi": np.quantile(y[1:], hi_q, axis=0),
+        },
+        index=new.index if isinstance(new, pd.DataFrame) else None,
     )
+
+
+def _chained(p1, p2, law1, law2, x1, x2, link):
+    mid = law1.predict(p1, x1)
+    return {"mid": mid, "y": law2.predict(p2, {**x2, link: mid})}

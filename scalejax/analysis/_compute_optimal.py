@@ -119,7 +119,7 @@ def optimal_split(law: Law, params, compute, flops_per_param_token: float = 6.0)
 
 
 def _is_chinchilla(law: Law) -> bool:
-    return law is _chinchilla_law
+    return law == _chinchilla_law
 
 
 def compute_optimal(
@@ -164,14 +164,12 @@ def compute_optimal(
     if method == "closed_form" and not _is_chinchilla(law):
         raise ScalejaxError(f"no closed form for law {law.name!r}; use method='numerical'")
     closed = method == "closed_form" or (method == "auto" and _is_chinchilla(law))
-    c = compute  # NumPy float64: a jnp array made here, outside x64, would be float32
+    k = float(flops_per_param_token)
+    return interval_table(draws, _split, law, compute, k, closed, level=level, index={"compute": compute})
 
-    def fn(p):
-        if closed:
-            return chinchilla_compute_optimal(p, c, flops_per_param_token)
-        return optimal_split(law, p, c, flops_per_param_token)
 
-    return interval_table(draws, fn, level=level, index={"compute": compute})
+def _split(p, law, compute, k, closed):
+    return chinchilla_compute_optimal(p, compute, k) if closed else optimal_split(law, p, compute, k)
 
 
 def tokens_for_loss_split(law: Law, params, loss, n) -> jax.Array:
@@ -219,13 +217,13 @@ def tokens_for_loss(draws: Draws, loss, N, *, flops_per_param_token: float = 6.0
     law = draws.law
     _check_nd(law)
     loss, n = np.broadcast_arrays(_positive_array(loss, "loss"), _positive_array(N, "N"))
-    lj, nj = loss, n  # NumPy float64 (see compute_optimal)
+    k = float(flops_per_param_token)
+    return interval_table(draws, _tokens, law, loss, n, k, level=level, index={"loss": loss, "N": n})
 
-    def fn(p):
-        d = tokens_for_loss_split(law, p, lj, nj)
-        return {"D": d, "tokens_per_param": d / nj, "compute": flops_per_param_token * nj * d}
 
-    return interval_table(draws, fn, level=level, index={"loss": loss, "N": n})
+def _tokens(p, law, loss, n, k):
+    d = tokens_for_loss_split(law, p, loss, n)
+    return {"D": d, "tokens_per_param": d / n, "compute": k * n * d}
 
 
 def inference_optimal_split(
@@ -339,22 +337,19 @@ def inference_optimal(
     d_inf = np.atleast_1d(np.asarray(inference_tokens, dtype=np.float64))
     if not np.all(np.isfinite(d_inf) & (d_inf >= 0)):
         raise ScalejaxError("inference_tokens must be finite and >= 0")
+    # log(0) = -inf is exact: logaddexp drops the inference term.
     loss, d_inf = np.broadcast_arrays(loss, d_inf)
-    # NumPy float64 (see compute_optimal); log(0) = -inf is exact: logaddexp drops the inference term.
-    lj, dj = loss, d_inf
+    settings = (float(flops_per_param_token), float(inference_flops_per_param_token), tuple(map(float, n_range)))
+    return interval_table(
+        draws, _inference, law, loss, d_inf, settings, level=level, index={"loss": loss, "inference_tokens": d_inf}
+    )
 
-    def fn(p):
-        return inference_optimal_split(
-            law,
-            p,
-            lj,
-            dj,
-            flops_per_param_token=flops_per_param_token,
-            inference_flops_per_param_token=inference_flops_per_param_token,
-            n_range=n_range,
-        )
 
-    return interval_table(draws, fn, level=level, index={"loss": loss, "inference_tokens": d_inf})
+def _inference(p, law, loss, d_inf, settings):
+    k, k_inf, n_range = settings
+    return inference_optimal_split(
+        law, p, loss, d_inf, flops_per_param_token=k, inference_flops_per_param_token=k_inf, n_range=n_range
+    )
 
 
 def _positive_array(values, name: str) -> np.ndarray:

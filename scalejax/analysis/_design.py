@@ -17,10 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .._draws import Draws, law_inputs
+from .._draws import Draws, law_inputs, map_rows
 from .._errors import ScalejaxError
+from .._fit import covariance
 from ._influence import target_function
-from ._intervals import fit_of, noise_scale, z_value
+from ._intervals import noise_scale, z_value
 
 __all__ = ["design"]
 
@@ -77,11 +78,12 @@ def design(
         Section 2 (c-optimality and its linearised form); Krause and Guestrin 2005, A Note on the
         Budgeted Maximization of Submodular Functions (CMU-CALD-05-103), for the budgeted greedy.
     """
-    fit = fit_of(draws)
-    if fit is None:
-        raise ScalejaxError(f"design needs a Fit or a Bootstrap (its data), got {type(draws).__name__}")
-    law, loss, data = fit.law, fit.loss, fit.data
-    fn = target_function(draws, target)
+    if not isinstance(draws, Draws) or draws.data is None:
+        raise ScalejaxError(
+            f"design needs draws that carry their data (a Fit, Bootstrap or Posterior), got {type(draws).__name__}"
+        )
+    law, data, log_scale = draws.law, draws.data, draws.log_scale
+    target = target_function(draws, target)
     x_new = law_inputs(law, candidates, draws.columns)
     m = next(iter(x_new.values())).shape[0]
     if isinstance(candidates, pd.DataFrame | dict) and "cost" in candidates:
@@ -95,33 +97,21 @@ def design(
     sigma = noise_scale(draws) if noise is None else np.full(draws.n_draws, float(noise))
     s2 = sigma**2
 
-    with jax.enable_x64(True):
-        x_old = {k_: jnp.asarray(v) for k_, v in data.x.items()}
-        x_c = {k_: jnp.asarray(v) for k_, v in x_new.items()}
-
-        def pred(u, x):
-            p = law.unpack(u)
-            return law.log_predict(p, x) if loss.log_scale else law.predict(p, x)
-
-        def one(u):
-            j_old = jax.jacfwd(pred)(u, x_old)
-            j_new = jax.jacfwd(pred)(u, x_c)
-            g = jax.grad(lambda v: jnp.asarray(fn(law.unpack(v)), dtype=jnp.float64).reshape(()))(u)
-            return j_old, j_new, g
-
-        j_old, j_new, g = (np.asarray(a) for a in jax.jit(jax.vmap(one))(jnp.asarray(draws.u)))
+    target_fn, target_args = target
+    j_old, j_new, g = map_rows(_jacobians, draws.u, law, log_scale, dict(data.x), x_new, target_fn, target_args)
     w = data.weights
-    info = np.einsum("snp,n,snq->spq", j_old, w, j_old) / s2[:, None, None]
+    live = w > 0
+    info = np.einsum("snp,n,snq->spq", j_old[:, live], w[live], j_old[:, live])
+    # The same Gauss-Newton covariance as a fit's: a draw whose information is singular or not finite
+    # (a bootstrap draw far out) carries no information on what a run would add, and is left out.
+    cov, reasons = covariance(info, s2, list(law.param_names))
     usable = (
-        np.all(np.isfinite(info), axis=(1, 2))
-        & np.all(np.isfinite(j_new), axis=(1, 2))
-        & np.all(np.isfinite(g), axis=1)
+        np.all(np.isfinite(cov), axis=(1, 2)) & np.all(np.isfinite(j_new), axis=(1, 2)) & np.all(np.isfinite(g), axis=1)
     )
     if not usable.any():
-        raise ScalejaxError("no draw gives a finite information matrix at the data and candidates")
-    # Draws that give no finite Jacobian (a bootstrap draw far out) carry no information on what a run would add.
-    cov = np.linalg.pinv(info[usable], hermitian=True)
-    j_new, g, s2 = j_new[usable], g[usable], s2[usable]
+        reason = next((r for r in reasons if r), "no draw gives finite derivatives at the candidates")
+        raise ScalejaxError(f"design needs the parameters' covariance at the draws: {reason}")
+    cov, j_new, g, s2 = cov[usable], j_new[usable], g[usable], s2[usable]
     z = z_value(level)
 
     def variance(c):
@@ -185,3 +175,16 @@ def design(
     table.attrs["width_now"] = 2 * z * sd_now
     table.attrs["spent"] = spent
     return table
+
+
+def _jacobians(u, law, log_scale, x_old, x_new, target_fn, target_args):
+    """Per draw: the Jacobians of the fitted-scale predictions at the runs and the candidates, and the target's gradient."""
+
+    def pred(v, x):
+        p = law.unpack(v)
+        return law.log_predict(p, x) if log_scale else law.predict(p, x)
+
+    def target(v):
+        return jnp.asarray(target_fn(law.unpack(v), *target_args), dtype=jnp.float64).reshape(())
+
+    return jax.jacfwd(pred)(u, x_old), jax.jacfwd(pred)(u, x_new), jax.grad(target)(u)

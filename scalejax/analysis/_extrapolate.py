@@ -10,11 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._draws import Draws, _tails, law_inputs
+from .._draws import Draws, delta_sd, law_inputs, map_draws, tails, z_value
 from .._errors import ScalejaxError
-from .._fit import Fit
 from ._compute_optimal import _check_nd, _is_chinchilla, _positive_array, chinchilla_compute_optimal, optimal_split
-from ._intervals import delta_sd, evaluate, fit_of, noise_scale, z_value
 
 __all__ = ["extrapolate"]
 
@@ -40,9 +38,10 @@ def extrapolate(
             split (law of N and D), the best loss that budget buys.
         level: interval level.
         noise: standard deviation of the observation noise on the fitted scale
-            (log y for the log-scale losses). Default: the draws' own
-            (`noise_draws()`, a posterior's fitted scale), else the residual
-            standard deviation of the full-data fit (see `noise_scale`).
+            (log y for the log-scale losses). Default: the draws' own noise
+            draws (`draws.noise`: a posterior's fitted scale, Student-t with its
+            fitted degrees of freedom where it has them; the residual standard
+            deviation of the full-data fit for a `Fit` or `Bootstrap`).
         flops_per_param_token: `k` in `C = k N D`, with `compute`.
         n_noise: at least this many simulated observations per point for the
             predictive interval of draws with several members.
@@ -64,43 +63,35 @@ def extrapolate(
         >>> bool(table.y_pred_lo[0] < table.y_lo[0] < table.y[0] < table.y_hi[0] < table.y_pred_hi[0])
         True
     """
-    lo_q, hi_q = _tails(level)
+    lo_q, hi_q = tails(level)
+    if not isinstance(draws, Draws):
+        raise ScalejaxError(f"extrapolate needs draws (a Fit, Bootstrap or Posterior), got {type(draws).__name__}")
     law = draws.law
     if (new is None) == (compute is None):
         raise ScalejaxError("give either new= (points to predict at) or compute= (FLOP budgets), not both")
     if new is not None:
         x = law_inputs(law, new, draws.columns)
         index = dict(x)
-
-        def fn(p):
-            return {"y": law.predict(p, x)}
-
+        fn, args = _at_points, (law, x)
     else:
         _check_nd(law)
         budgets = _positive_array(compute, "compute")
-        closed = _is_chinchilla(law)
-
-        def fn(p):
-            if closed:
-                out = chinchilla_compute_optimal(p, budgets, flops_per_param_token)
-            else:
-                out = optimal_split(law, p, budgets, flops_per_param_token)
-            return {"N": out["N"], "D": out["D"], "y": out["loss"]}
-
+        fn, args = _along_compute, (law, budgets, float(flops_per_param_token), _is_chinchilla(law))
         index = {"compute": budgets}
 
-    fit = fit_of(draws)
-    log_scale = True if fit is None else fit.loss.log_scale
+    student_nu = None
     if noise is None:
-        sigma = noise_scale(draws)
+        sigma = draws.noise_sigma()
+        student_nu = draws.noise.get("nu")
     else:
         if not (np.isfinite(noise) and noise >= 0):
             raise ScalejaxError(f"noise must be a finite standard deviation >= 0, got {noise}")
         sigma = np.full(draws.n_draws, float(noise))
+    log_scale = draws.log_scale
 
     out = {k: np.asarray(v, dtype=np.float64) for k, v in index.items()}
-    if isinstance(draws, Fit):
-        central, sd = delta_sd(draws, fn)
+    if draws.is_point:
+        central, sd = delta_sd(draws, fn, *args)
         y, sd_y = central["y"], sd["y"]
         z = z_value(level)
         if log_scale:
@@ -117,15 +108,22 @@ def extrapolate(
                 "y_pred_hi": y + z * sd_pred,
             }
     else:
-        central, values = evaluate(draws, fn)
-        y, v = central["y"], values["y"]
+        rows = np.vstack([draws.center_u[None, :], draws.u])
+        values = map_draws(fn, law, rows, *args)
+        central = {k: np.asarray(v)[0] for k, v in values.items()}
+        y, v = central["y"], np.asarray(values["y"])[1:]
         ok = np.all(np.isfinite(v), axis=1)
         if not ok.all():
             raise ScalejaxError(f"{int((~ok).sum())} of {draws.n_draws} draws predict no finite value at these points")
         reps = max(1, -(-int(n_noise) // draws.n_draws))
         rng = np.random.default_rng(seed)
-        eps = sigma[None, :, None] * rng.standard_normal((reps, *v.shape))
-        simulated = np.log(v)[None] + eps if log_scale else v[None] + eps
+        if student_nu is not None:
+            eps = rng.standard_t(student_nu[None, :, None], size=(reps, *v.shape))
+        else:
+            eps = rng.standard_normal((reps, *v.shape))
+        eps = sigma[None, :, None] * eps
+        with np.errstate(divide="ignore", invalid="ignore"):
+            simulated = np.log(v)[None] + eps if log_scale else v[None] + eps
         simulated = simulated.reshape(-1, v.shape[1])
         lo, hi = np.quantile(simulated, [lo_q, hi_q], axis=0)
         band = {"y_lo": np.quantile(v, lo_q, axis=0), "y_hi": np.quantile(v, hi_q, axis=0)}
@@ -139,3 +137,12 @@ def extrapolate(
     table.attrs["level"] = level
     table.attrs["noise"] = float(np.median(sigma))
     return table
+
+
+def _at_points(p, law, x):
+    return {"y": law.predict(p, x)}
+
+
+def _along_compute(p, law, budgets, k, closed):
+    out = chinchilla_compute_optimal(p, budgets, k) if closed else optimal_split(law, p, budgets, k)
+    return {"N": out["N"], "D": out["D"], "y": out["loss"]}

@@ -18,21 +18,30 @@ import pandas as pd
 from .._draws import Draws, law_inputs
 from .._errors import FitError, ScalejaxError
 from .._objectives import objective, residuals
-from ._intervals import fit_of
 
 __all__ = ["influence", "target_function"]
 
 
-def target_function(draws: Draws, target) -> Callable[[dict], object]:
-    """A scalar target of the parameters: a callable `target(params)`, or the prediction at one point (a dict of inputs)."""
+def target_function(draws: Draws, target) -> tuple[Callable, tuple]:
+    """A scalar target of the parameters as `(fn, args)` with `fn(params, *args)`: a callable
+    `target(params)`, or the prediction at one point (a dict of inputs).
+    """
     if callable(target):
-        return target
+        return _call, (target,)
     if isinstance(target, Mapping | pd.DataFrame):
         x = law_inputs(draws.law, target, draws.columns)
         if next(iter(x.values())).shape != (1,):
             raise ScalejaxError("a target given as inputs must be one point (one value per input)")
-        return lambda p: draws.law.predict(p, x)[0]
+        return _prediction_at, (draws.law, x)
     raise ScalejaxError("target must be a function of the parameters or one point as a dict of inputs")
+
+
+def _call(p, fn):
+    return fn(p)
+
+
+def _prediction_at(p, law, x):
+    return law.predict(p, x)[0]
 
 
 def influence(draws: Draws, target) -> pd.DataFrame:
@@ -63,11 +72,16 @@ def influence(draws: Draws, target) -> pd.DataFrame:
         Koh and Liang 2017, Understanding Black-box Predictions via Influence Functions (ICML);
         Cook 1977, Detection of Influential Observation in Linear Regression.
     """
-    fit = fit_of(draws)
-    if fit is None:
-        raise ScalejaxError(f"influence needs a Fit or a Bootstrap (a full-data optimum), got {type(draws).__name__}")
-    fn = target_function(draws, target)
-    law, loss, data = fit.law, fit.loss, fit.data
+    if not isinstance(draws, Draws) or draws.data is None or draws.loss is None:
+        raise ScalejaxError(
+            f"influence needs the optimum of an objective and its data (a Fit or a Bootstrap), got {type(draws).__name__}"
+        )
+    target_fn, target_args = target_function(draws, target)
+    law, loss, data = draws.law, draws.loss, draws.data
+
+    def fn(p):
+        return target_fn(p, *target_args)
+
     with jax.enable_x64(True):
         x = {k: jnp.asarray(v) for k, v in data.x.items()}
         y = jnp.asarray(data.target(loss.log_scale))
@@ -80,7 +94,7 @@ def influence(draws: Draws, target) -> pd.DataFrame:
             q = fn(law.unpack(u))
             return hess, per_point, grad_q, q, residuals(law, loss, u, x, y)
 
-        hess, per_point, grad_q, q, r = (np.asarray(a) for a in jax.jit(pieces)(jnp.asarray(fit.center_u)))
+        hess, per_point, grad_q, q, r = (np.asarray(a) for a in jax.jit(pieces)(jnp.asarray(draws.center_u)))
     eig = np.linalg.eigvalsh(hess)
     if not eig[0] > 1e-12 * max(abs(eig[-1]), 1e-300):
         raise FitError(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._data import Data
-from .._draws import _tails
+from .._draws import tails
 from .._errors import DataError, ScalejaxError, describe_rows
 
 __all__ = ["IsoFLOP", "isoflop"]
@@ -48,7 +48,7 @@ class IsoFLOP:
         c = np.atleast_1d(np.asarray(compute, dtype=np.float64))
         if not np.all(np.isfinite(c) & (c > 0)):
             raise ScalejaxError("compute must be finite and > 0")
-        lo_q, hi_q = _tails(self.level)
+        lo_q, hi_q = tails(self.level)
         log_n = self._intercepts[:, None] + self._slopes[:, None] * np.log(c)[None, :]
         with np.errstate(over="ignore", divide="ignore"):
             n = np.exp(log_n)
@@ -116,7 +116,7 @@ def isoflop(
     References:
         Hoffmann et al. 2022, Training Compute-Optimal Large Language Models, Section 3.2 (Approach 2).
     """
-    lo_q, hi_q = _tails(level)
+    lo_q, hi_q = tails(level)
     if not (isinstance(n_boot, int | np.integer) and n_boot >= 2):
         raise ScalejaxError(f"n_boot must be an integer >= 2, got {n_boot!r}")
     data = Data.from_frame(frame, x={"N": N, "C": compute}, y=loss, positive_y=False)

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import ScalejaxError
 from .._law import Law, Param
 
 
@@ -33,9 +34,9 @@ def annealing_areas(lr, decay: float = 0.999) -> tuple[np.ndarray, np.ndarray]:
     """
     lr = np.asarray(lr, dtype=np.float64).ravel()
     if lr.size == 0 or not np.all(np.isfinite(lr)) or np.any(lr < 0):
-        raise ValueError("lr must be a non-empty sequence of finite, non-negative learning rates")
+        raise ScalejaxError("lr must be a non-empty sequence of finite, non-negative learning rates")
     if not 0 <= decay < 1:
-        raise ValueError(f"decay must lie in [0, 1), got {decay}")
+        raise ScalejaxError(f"decay must lie in [0, 1), got {decay}")
 
     def step(carry, eta):
         s1, s2, m, prev = carry

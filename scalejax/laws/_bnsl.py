@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
+from .._errors import LawError
 from .._law import Law, Param, log_sum_exp
 
 
+@functools.cache
 def bnsl_law(breaks: int = 1) -> Law:
     """The broken neural scaling law with `breaks` smooth breaks.
 
@@ -19,7 +23,7 @@ def bnsl_law(breaks: int = 1) -> Law:
         breaks: the number of breaks (1 to 4).
 
     Returns:
-        A `Law` named `"bnsl"` (one break) or `"bnsl<k>"`, with parameters
+        A `Law` (the same object for the same `breaks`) named `"bnsl"` (one break) or `"bnsl<k>"`, with parameters
         `a, b, c0` then `c<i>, d<i>, f<i>` per break.
 
     Example:
@@ -31,7 +35,7 @@ def bnsl_law(breaks: int = 1) -> Law:
         Caballero et al. 2023, 'Broken Neural Scaling Laws', eq. (1).
     """
     if not (isinstance(breaks, int) and 1 <= breaks <= 4):
-        raise ValueError(f"breaks must be an integer from 1 to 4, got {breaks!r}")
+        raise LawError(f"breaks must be an integer from 1 to 4, got {breaks!r}")
 
     def log_fn(p, x):
         log_x = jnp.log(x["x"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 
 from .._law import Law, Param, log_sum_exp
 
@@ -31,24 +30,24 @@ chinchilla = Law(
             lower=0,
             grid=tuple(np.exp(np.arange(-1.0, 1.01, 0.5))),
             doc="irreducible loss",
-            prior=dist.LogNormal(np.log(2.0), 1.0),
+            prior=("LogNormal", np.log(2.0), 1.0),
         ),
         Param(
             "A",
             lower=0,
             grid=tuple(np.exp(np.arange(0.0, 25.1, 5.0))),
             doc="model-size coefficient",
-            prior=dist.LogNormal(7.0, 5.0),
+            prior=("LogNormal", 7.0, 5.0),
         ),
         Param(
             "B",
             lower=0,
             grid=tuple(np.exp(np.arange(0.0, 25.1, 5.0))),
             doc="data coefficient",
-            prior=dist.LogNormal(7.0, 5.0),
+            prior=("LogNormal", 7.0, 5.0),
         ),
-        Param("alpha", grid=tuple(np.arange(0.0, 2.01, 0.5)), doc="model-size exponent", prior=dist.Normal(0.4, 0.5)),
-        Param("beta", grid=tuple(np.arange(0.0, 2.01, 0.5)), doc="data exponent", prior=dist.Normal(0.4, 0.5)),
+        Param("alpha", grid=tuple(np.arange(0.0, 2.01, 0.5)), doc="model-size exponent", prior=("Normal", 0.4, 0.5)),
+        Param("beta", grid=tuple(np.arange(0.0, 2.01, 0.5)), doc="data exponent", prior=("Normal", 0.4, 0.5)),
     ),
     inputs=("N", "D"),
     equation="L(N, D) = E + A / N^alpha + B / D^beta",
@@ -93,15 +92,13 @@ kaplan = Law(
     log_fn=_kaplan_log,
     params=(
         Param(
-            "Nc", lower=0, grid=(1e11, 1e13, 1e15), doc="critical model size", prior=dist.LogNormal(np.log(1e13), 5.0)
+            "Nc", lower=0, grid=(1e11, 1e13, 1e15), doc="critical model size", prior=("LogNormal", np.log(1e13), 5.0)
         ),
+        Param("Dc", lower=0, grid=(1e10, 1e12, 1e14), doc="critical data size", prior=("LogNormal", np.log(1e12), 5.0)),
         Param(
-            "Dc", lower=0, grid=(1e10, 1e12, 1e14), doc="critical data size", prior=dist.LogNormal(np.log(1e12), 5.0)
+            "alpha_N", lower=0, grid=(0.03, 0.1, 0.3), doc="model-size exponent", prior=("LogNormal", np.log(0.1), 1.0)
         ),
-        Param(
-            "alpha_N", lower=0, grid=(0.03, 0.1, 0.3), doc="model-size exponent", prior=dist.LogNormal(np.log(0.1), 1.0)
-        ),
-        Param("alpha_D", lower=0, grid=(0.03, 0.1, 0.3), doc="data exponent", prior=dist.LogNormal(np.log(0.1), 1.0)),
+        Param("alpha_D", lower=0, grid=(0.03, 0.1, 0.3), doc="data exponent", prior=("LogNormal", np.log(0.1), 1.0)),
     ),
     inputs=("N", "D"),
     equation="L(N, D) = [(Nc / N)^(alpha_N / alpha_D) + Dc / D]^alpha_D",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 
 from .._law import Law, Param, log_sum_exp
 
@@ -23,16 +22,16 @@ power = Law(
             lower=0,
             grid=tuple(np.exp(np.arange(-3.0, 2.1, 1.0))),
             doc="irreducible value",
-            prior=dist.LogNormal(-0.5, 2.0),
+            prior=("LogNormal", -0.5, 2.0),
         ),
         Param(
             "A",
             lower=0,
             grid=tuple(np.exp(np.arange(-2.0, 20.1, 4.0))),
             doc="coefficient",
-            prior=dist.LogNormal(5.0, 6.0),
+            prior=("LogNormal", 5.0, 6.0),
         ),
-        Param("alpha", grid=(0.1, 0.3, 0.6, 1.0), doc="exponent", prior=dist.Normal(0.5, 0.5)),
+        Param("alpha", grid=(0.1, 0.3, 0.6, 1.0), doc="exponent", prior=("Normal", 0.5, 0.5)),
     ),
     inputs=("x",),
     equation="y = E + A x^-alpha",
@@ -53,8 +52,8 @@ powerlaw = Law(
     fn=lambda p, x: p["A"] * x["x"] ** -p["alpha"],
     log_fn=lambda p, x: jnp.log(p["A"]) - p["alpha"] * jnp.log(x["x"]),
     params=(
-        Param("A", lower=0, grid=(1.0, 1e3), doc="coefficient", prior=dist.LogNormal(2.0, 5.0)),
-        Param("alpha", grid=(-0.5, 0.5), doc="exponent (negative for growth)", prior=dist.Normal(0.0, 1.0)),
+        Param("A", lower=0, grid=(1.0, 1e3), doc="coefficient", prior=("LogNormal", 2.0, 5.0)),
+        Param("alpha", grid=(-0.5, 0.5), doc="exponent (negative for growth)", prior=("Normal", 0.0, 1.0)),
     ),
     inputs=("x",),
     equation="y = A x^-alpha",

@@ -225,14 +225,20 @@ def build_sections(draws, data, targets, level, compute, command) -> list[Sectio
 
 
 def _python_call(draws) -> str:
-    from .._bootstrap import Bootstrap
-
-    if isinstance(draws, Bootstrap):
-        return (
-            f"scalejax.bootstrap({draws.law.name!r}, frame, x=..., y=..., n={draws.n_resamples}, "
-            f"scheme={draws.scheme!r}) then scalejax.write_report(...)"
+    """The Python call that made the draws, as far as their statistics tell."""
+    stats, law = draws.stats, draws.law.name
+    if "scheme" in stats:
+        made = (
+            f"scalejax.bootstrap({law!r}, frame, x=..., y=..., n={stats['n_resamples']}, "
+            f"scheme={stats['scheme']!r}, seed={stats['seed']})"
         )
-    return f"scalejax.write_report(<{type(draws).__name__} of {draws.law.name!r}>, ...)"
+    elif "likelihood" in stats:
+        made = f"scalejax.posterior({law!r}, frame, x=..., y=..., likelihood={stats['likelihood']!r}, method={stats['method']!r})"
+    elif "n_starts" in stats:
+        made = f"scalejax.fit({law!r}, frame, x=..., y=...)"
+    else:
+        made = f"<{type(draws).__name__} of {law!r}>"
+    return f"{made} then scalejax.write_report(...)"
 
 
 def _with_intervals(frame: pd.DataFrame, names) -> pd.DataFrame:

@@ -529,7 +529,7 @@ def _draw_backtest(draws, data, result, level) -> Figure:
     _set_log(ax, scale, data.y)
     ax.set_xlabel(scale_label)
     ax.set_ylabel(_y_label(data))
-    ax.set_title(f"backtest: {result.refit} on the smaller runs")
+    ax.set_title(f"backtest: {tables.refit_kind(result.method)} on the smaller runs")
     ax.legend(loc="best")
     rel = 100 * t["rel_error"]
     rerr = None

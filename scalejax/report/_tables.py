@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._data import Data
-from .._draws import Draws, _tails
+from .._draws import Draws, tails
 from .._errors import DataError
 from ..analysis import compute_optimal as _compute_optimal
 from ..solvers import STATUS_NAMES
@@ -37,9 +37,9 @@ FLOPS_PER_PARAM_TOKEN = 6.0
 
 
 def level_of(draws: Draws, level: float | None) -> float:
-    """The interval level: `level` if given, else the draws' own default, else 0.95."""
-    level = getattr(draws, "level", 0.95) if level is None else level
-    _tails(level)
+    """The interval level: `level` if given, else the draws' own default."""
+    level = draws.level if level is None else level
+    tails(level)
     return float(level)
 
 
@@ -61,10 +61,8 @@ def data_of(draws: Draws, data=None, *, needed_by: str | None = None) -> Data | 
         return Data.from_frame(
             data, x={k: columns[k] for k in draws.law.inputs}, y=columns["y"], law=draws.law, positive_y=False
         )
-    for owner in (draws, getattr(draws, "fit", None)):
-        found = getattr(owner, "data", None)
-        if isinstance(found, Data):
-            return found
+    if draws.data is not None:
+        return draws.data
     if needed_by is not None:
         raise DataError(
             f"{needed_by} needs the data, and these {type(draws).__name__} draws do not carry it; pass data= "
@@ -98,7 +96,7 @@ def band(draws: Draws, x: Mapping[str, np.ndarray], level: float) -> pd.DataFram
     if draws.n_draws < 2:
         nan = np.full_like(y, np.nan)
         return pd.DataFrame({"y": y, "lo": nan, "hi": nan})
-    lo_q, hi_q = _tails(level)
+    lo_q, hi_q = tails(level)
     values = draws.predict_draws(x)
     return pd.DataFrame(
         {"y": y, "lo": np.nanquantile(values, lo_q, axis=0), "hi": np.nanquantile(values, hi_q, axis=0)}
@@ -128,14 +126,13 @@ def parameter_table(draws: Draws, level: float) -> tuple[pd.DataFrame, str]:
     if draws.n_draws >= 2:
         out = pd.DataFrame({"value": center}).join(draws.interval(level))
         return out.rename_axis("param"), f"{pct} equal-tailed interval over {draws.n_draws} draws"
-    if hasattr(draws, "covariance"):
-        table = draws.table()
+    if draws.is_point:
+        table = pd.DataFrame({"value": center, "stderr": draws.stderr()}).join(draws.interval(level))
         z = NormalDist().inv_cdf(0.5 + level / 2)
-        table["lo"] = table["value"] - z * table["stderr"]
-        table["hi"] = table["value"] + z * table["stderr"]
-        return table, (
-            f"a point fit: {pct} interval = value ± {z:.2f} Gauss-Newton standard errors (local and asymptotic; "
-            "a bootstrap or a posterior gives honest intervals)"
+        return table.rename_axis("param"), (
+            f"a point fit: {pct} interval = ± {z:.2f} Gauss-Newton standard errors in the solver's unconstrained "
+            "space, mapped back (so each stays within its parameter's bounds; local and asymptotic: a bootstrap or "
+            "a posterior gives honest intervals)"
         )
     out = pd.DataFrame({"value": center, "lo": np.nan, "hi": np.nan})
     return out.rename_axis("param"), "a single draw: no interval"
@@ -197,14 +194,13 @@ def compute_optimal_table(draws: Draws, compute, level: float) -> pd.DataFrame |
 
 @dataclasses.dataclass(frozen=True)
 class Backtest:
-    """A holdout backtest: fit on the smaller runs, predict the largest.
+    """A holdout backtest (`scalejax.analysis.backtest` of the draws): fit on the smaller runs, predict the largest.
 
     Attributes:
         table: one row per held-out run: its inputs, `scale`, `observed`, `y`, `lo`, `hi`, `rel_error`.
         train_scale: the largest scale (compute or first input) fitted.
         n_train, n_holdout: runs fitted and runs held out.
         method: how the draws were refitted, in words.
-        refit: `"bootstrap"` or `"point fit"`.
     """
 
     table: pd.DataFrame
@@ -212,7 +208,6 @@ class Backtest:
     n_train: int
     n_holdout: int
     method: str
-    refit: str
 
     def summary(self) -> dict[str, float]:
         """Mean and largest absolute relative error, and the share of held-out runs inside the interval."""
@@ -227,135 +222,107 @@ class Backtest:
 
 
 def backtest_table(draws: Draws, data: Data, level: float, *, holdout: float = 0.2, max_resamples: int = 200):
-    """Refit on all but the largest runs and predict the held-out ones; None when too few runs remain.
+    """Refit the draws on all but the largest runs and predict the held-out ones; None when too few runs remain.
 
-    The runs whose scale (compute, or the first input) is among the top
-    `holdout` share are held out, with any run within 1% of the smallest
-    held-out scale, so a whole top budget leaves together. A `Bootstrap` is refitted with the same scheme (at most
-    `max_resamples` resamples); any other draws with a point fit. The refit
-    starts from the distinct optima the full fit's start grid reached (as the
-    bootstrap warm-starts its resamples), or from the law's grid for draws
-    without a fit. A stand-in until scalejax's own backtest analysis lands.
+    `scalejax.analysis.backtest` of the draws: the runs whose scale (compute,
+    or the first input) is among the top `holdout` share are held out, with
+    any run within 1% of the smallest held-out scale, so a whole top budget
+    leaves together; the draws are made again on the rest as they were made
+    (`Draws.refit`: a bootstrap with the same scheme and at most
+    `max_resamples` resamples, a fit from the full fit's distinct optima).
     """
-    from .._bootstrap import Bootstrap, bootstrap
-    from .._fit import Fit, fit
+    from ..analysis import backtest
 
     law = draws.law
-    live = data.weights > 0
-    scale, _ = scale_of(law, data.x)
-    n_hold = max(1, round(holdout * int(live.sum())))
-    threshold = np.sort(scale[live])[-n_hold]
-    # Runs within 1% of the threshold count as ties: a budget's runs rarely have exactly equal 6 N D.
-    held = live & (scale >= threshold - 0.01 * abs(threshold))
-    train = live & ~held
-    if int(train.sum()) < law.n_params + 1 or not held.any():
+    by = "compute" if is_compute_law(law) else law.inputs[0]
+    if draws.data is not data:
+        draws = draws.with_data(data)
+    live = int(np.sum(data.weights > 0))
+    n_hold = max(1, round(holdout * live))
+    if live - n_hold < law.n_params + 1:
         return None
-    # The smaller runs alone (not zero weights): resampling schemes then see only them, whole groups included.
-    train_data = dataclasses.replace(
-        data,
-        x={k: v[train] for k, v in data.x.items()},
-        y=data.y[train],
-        weights=data.weights[train],
-        groups=None if data.groups is None else data.groups[train],
-        index=None if data.index is None else data.index[train],
-    )
-    full = draws if isinstance(draws, Fit) else getattr(draws, "fit", None)
-    full = full if isinstance(full, Fit) else None
-    loss = full.loss if full is not None else "huber"
-    starts = _distinct_optima(full) if full is not None else None
-    started = f"from the {len(starts)} distinct optima of the full fit" if starts is not None else "from the law's grid"
-    if isinstance(draws, Bootstrap):
-        n = min(draws.n_resamples, max_resamples)
-        refit = bootstrap(law, train_data, n=n, seed=0, scheme=draws.scheme, level=level, loss=loss, starts=starts)
-        method = f"bootstrap, {draws.scheme}, {refit.n_converged}/{n} resamples converged, seed 0, {started}"
-    else:
-        refit = fit(law, train_data, loss=loss, starts=starts)
-        method = f"point fit {started}" + ("" if isinstance(draws, Fit) else "; these draws are not refitted")
-    x = {k: v[held] for k, v in data.x.items()}
-    table = pd.DataFrame({k: v for k, v in x.items()})
-    table["scale"] = scale[held]
-    table["observed"] = data.y[held]
-    table = table.join(band(refit, x, level))
-    table["rel_error"] = table["y"] / table["observed"] - 1.0
-    return Backtest(
-        table.sort_values("scale").reset_index(drop=True),
-        float(scale[train].max()),
-        int(train.sum()),
-        int(held.sum()),
-        method,
-        "bootstrap" if isinstance(draws, Bootstrap) else "point fit",
-    )
+    table = backtest(draws, by=by, holdout=n_hold, n_boot=max_resamples, level=level, tie_rtol=0.01, seed=0)
+    summary = table.attrs["summary"]
+    if summary["n_train"] < law.n_params + 1:
+        return None
+    inputs = list(law.inputs)
+    frame = table[inputs].reset_index(drop=True)
+    frame["scale"] = table["scale"].to_numpy()
+    frame["observed"] = table["y"].to_numpy()
+    frame["y"] = table["y_hat"].to_numpy()
+    banded = draws.n_draws > 1 or draws.is_point
+    frame["lo"] = table["y_lo"].to_numpy() if banded else np.nan
+    frame["hi"] = table["y_hi"].to_numpy() if banded else np.nan
+    frame["rel_error"] = table["rel_error"].to_numpy()
+    return Backtest(frame, summary["train_scale"], summary["n_train"], summary["n_holdout"], summary["refit"])
 
 
-def _distinct_optima(full, k: int = 16) -> pd.DataFrame:
-    """Up to k distinct converged optima of a fit's starts, best first (natural values): cheap, broad
-    starts for a refit, as the bootstrap warm-starts its resamples."""
-    from ..solvers import CONVERGED
+def refit_kind(method: str) -> str:
+    """The kind of a refit from its description ("point fit", "bootstrap", ...)."""
+    return method.split(",")[0]
 
-    sol = full.solution
-    ok = np.flatnonzero((sol.status == CONVERGED) & np.isfinite(sol.objective))
-    chosen = [np.asarray(full.u[0])]
-    for i in ok[np.argsort(sol.objective[ok])]:
-        if len(chosen) >= k:
-            break
-        if all(np.max(np.abs(sol.u[i] - c)) > 1e-3 for c in chosen):
-            chosen.append(sol.u[i])
-    samples = Draws(full.law, np.array(chosen)).samples
-    # Optima at a bound's edge (E = exp(-800) = 0.0) cannot be passed back as natural starts.
-    inside = np.all([[p.contains(v) for v in samples[p.name]] for p in full.law.params], axis=0)
-    return samples[inside & np.all(np.isfinite(samples.to_numpy()), axis=1)].reset_index(drop=True)
+
+# Readable names of the estimates' statistics in the diagnostics table (others keep their key).
+_STAT_LABELS = {
+    "scheme": "bootstrap scheme",
+    "seed": "seed",
+    "n_resamples": "resamples drawn",
+    "n_converged": "converged",
+    "n_failed": "resamples excluded (no lane converged)",
+    "n_rescued": "resamples rescued by another warm start",
+    "n_points": "weighted points",
+    "dof": "residual degrees of freedom",
+    "n_starts": "starts",
+    "n_at_best": "starts at the best optimum",
+    "objective": "objective at the optimum",
+    "residual_sd": "residual standard deviation (fitted scale)",
+}
 
 
 def diagnostics_table(draws: Draws) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Lane outcomes (`item`, `value`) and, when the draws carry `.diagnostics`, a per-parameter table."""
-    from .._bootstrap import Bootstrap
-    from .._fit import Fit
-
-    rows: list[tuple[str, object]] = [("draws", draws.n_draws)]
-    fit_ = draws if isinstance(draws, Fit) else getattr(draws, "fit", None)
-    if isinstance(draws, Bootstrap):
-        rows += [
-            ("bootstrap scheme", draws.scheme),
-            ("resamples drawn", draws.n_resamples),
-            ("resamples converged", draws.n_converged),
-            ("resamples excluded (no lane converged)", draws.n_failed),
-        ]
-    if isinstance(fit_, Fit):
-        rows += [
-            ("starts of the full-data fit", fit_.n_starts),
-            ("starts converged", fit_.n_converged),
-            ("starts at the best optimum", fit_.n_at_best),
-            ("objective at the optimum", f"{fit_.objective:.6g}"),
-        ]
-        rows += [(f"starts ended {name}", n) for name, n in fit_.status_counts.items() if name != "converged"]
+    """The estimate's statistics (`item`, `value`) and, when it has per-parameter diagnostics, a table of them."""
+    rows: list[tuple[str, object]] = [("draws", draws.n_draws), ("made by", draws.describe())]
+    columns = {}
+    for key, value, nested in _flat_stats(draws.stats):
+        if isinstance(value, Mapping):
+            if key == "status_counts":
+                prefix = "starts of the full-data fit ended" if nested else "starts ended"
+                rows += [(f"{prefix} {k}", _scalar(v)) for k, v in value.items() if k != "converged"]
+            else:
+                columns[key] = pd.Series({str(k): _scalar(v) for k, v in value.items()})
+            continue
+        label = _STAT_LABELS.get(key, key)
+        if key == "n_converged":
+            label = "starts converged" if "n_starts" in draws.stats or nested else "resamples converged"
+        if nested and label == "starts":
+            label = "starts of the full-data fit"
+        rows.append((label, _scalar(value)))
     samples = draws.samples.to_numpy()
     rows.append(("draws with non-finite parameters", int(np.sum(~np.all(np.isfinite(samples), axis=1)))))
-    per_param = None
-    extra = getattr(draws, "diagnostics", None)
-    if isinstance(extra, Mapping):
-        columns = {}
-        for key, value in extra.items():
-            if isinstance(value, Mapping):
-                columns[str(key)] = pd.Series({str(k): _scalar(v) for k, v in value.items()})
-            elif isinstance(value, pd.Series):
-                columns[str(key)] = value.map(_scalar)
-            else:
-                rows.append((str(key), _scalar(value)))
-        if columns:
-            per_param = pd.DataFrame(columns).rename_axis("param")
+    per_param = pd.DataFrame(columns).rename_axis("param") if columns else None
     return pd.DataFrame(rows, columns=["item", "value"]), per_param
 
 
-def lane_outcomes(draws: Draws) -> dict[str, int]:
-    """Counts for the diagnostics bar chart: bootstrap resamples, else the fit's starts by status."""
-    from .._bootstrap import Bootstrap
-    from .._fit import Fit
+def _flat_stats(stats: Mapping):
+    """`(key, value, nested)` of every statistic; a bootstrap's full-data fit's statistics follow, nested."""
+    for key, value in stats.items():
+        if key == "full_fit" and isinstance(value, Mapping):
+            for k, v in value.items():
+                yield k, v, True
+        elif isinstance(value, np.ndarray) and value.size > 8:
+            continue  # per-draw arrays (divergences by chain) are summarised elsewhere
+        else:
+            yield key, value, False
 
-    if isinstance(draws, Bootstrap):
-        return {"converged": draws.n_converged, "excluded": draws.n_failed}
-    if isinstance(draws, Fit):
+
+def lane_outcomes(draws: Draws) -> dict[str, int]:
+    """Counts for the diagnostics bar chart: resamples, else starts by status, else finite draws."""
+    stats = draws.stats
+    if "n_resamples" in stats:
+        return {"converged": stats["n_converged"], "excluded": stats["n_failed"]}
+    if "status_counts" in stats:
         counts = {name: 0 for name in STATUS_NAMES.values()}
-        counts.update(draws.status_counts)
+        counts.update(stats["status_counts"])
         return counts
     samples = draws.samples.to_numpy()
     finite = int(np.sum(np.all(np.isfinite(samples), axis=1)))

@@ -7,10 +7,12 @@ memory, and returns per-lane status arrays instead of raising.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,7 +43,7 @@ __all__ = [
 METHODS = ("lm", "lbfgs")
 
 
-class SolverConfig(NamedTuple):
+class SolverConfig(eqx.Module):
     """Stopping rules shared by the solvers.
 
     A lane converges when an accepted step changes the objective by at most
@@ -57,15 +59,35 @@ class SolverConfig(NamedTuple):
     diagonal: warm lanes trust the Gauss-Newton model from the first step and
     start lower (1e-5 takes a median of 9 steps per Chinchilla resample where
     1e-3 takes 11; far starts gain nothing from it).
+
+    An `equinox.Module` compared by value: pass one as `solver=` to `fit`,
+    `bootstrap` and the analyses that refit, e.g.
+    `sj.fit(..., solver=sj.SolverConfig(max_steps=2000, ftol=1e-14))`.
     """
 
-    max_steps: int = 500
-    ftol: float = 1e-12
-    xtol: float = 1e-12
-    gtol: float = 1e-10
-    fscale: float = 1e-12
-    curvature: str = "both"
-    damping: float = 1e-3
+    max_steps: int = eqx.field(static=True, default=500)
+    ftol: float = eqx.field(static=True, default=1e-12)
+    xtol: float = eqx.field(static=True, default=1e-12)
+    gtol: float = eqx.field(static=True, default=1e-10)
+    fscale: float = eqx.field(static=True, default=1e-12)
+    curvature: str = eqx.field(static=True, default="both")
+    damping: float = eqx.field(static=True, default=1e-3)
+
+    def __check_init__(self):
+        if not (isinstance(self.max_steps, int | np.integer) and not isinstance(self.max_steps, bool)) or not (
+            1 <= self.max_steps <= 1_000_000
+        ):
+            raise ScalejaxError(f"max_steps must be an integer from 1 to 1000000, got {self.max_steps!r}")
+        for name in ("ftol", "xtol", "gtol", "fscale", "damping"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float | np.floating) and np.isfinite(value) and value >= 0):
+                raise ScalejaxError(f"solver setting {name} must be a finite number >= 0, got {value!r}")
+        if self.curvature not in ("both", "exact"):
+            raise ScalejaxError(f"curvature must be 'both' or 'exact', got {self.curvature!r}")
+
+    def replace(self, **changes) -> SolverConfig:
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
 
 
 class Solution(NamedTuple):

@@ -1,0 +1,86 @@
+"""Likelihoods of a posterior: Gaussian and Student-t on log y, binomial and beta-binomial for counts.
+
+Each gives the pointwise log-likelihood of the data under one parameter set
+(in JAX, for the sampler and for LOO), and simulates new observations from
+draws (in NumPy, for predictive intervals).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+
+from .._errors import DataError, ScalejaxError
+
+__all__ = ["COUNTS", "LIKELIHOODS", "LIKELIHOOD_NOISE", "beta_binomial_log_pmf", "pointwise_log_likelihood", "simulate"]
+
+LIKELIHOODS = ("student_t", "gaussian", "binomial", "beta_binomial")
+COUNTS = ("binomial", "beta_binomial")
+# The noise parameters each likelihood fits (see `NOISE_PARAMS`).
+LIKELIHOOD_NOISE = {"gaussian": ("sigma",), "student_t": ("sigma", "nu"), "binomial": (), "beta_binomial": ("kappa",)}
+
+
+def beta_binomial_log_pmf(k, n, a, b):
+    """log P(k | n, a, b) of the beta-binomial, through gammaln only.
+
+    Same value as `numpyro.distributions.BetaBinomial.log_prob`, whose `betaln` makes the
+    Hessian several times slower to compile.
+    """
+    g = jax.scipy.special.gammaln
+    return g(n + 1.0) - g(k + 1.0) - g(n - k + 1.0) + g(k + a) + g(n - k + b) - g(n + a + b) + g(a + b) - g(a) - g(b)
+
+
+def pointwise_log_likelihood(likelihood: str, law, params, noise: dict, data: dict, floor: float):
+    """Log-likelihood of each point `(n,)` under natural parameters `params` and noise values `noise`.
+
+    `data` holds `x` (the law's inputs), `y` (log y for the log-scale
+    likelihoods, success counts for the count ones) and `trials` (counts).
+    Points where the law gives no valid prediction get -inf.
+    """
+    if likelihood in ("gaussian", "student_t"):
+        r = law.log_predict(params, data["x"]) - data["y"]
+        if likelihood == "gaussian":
+            return dist.Normal(0.0, noise["sigma"]).log_prob(r)
+        return dist.StudentT(noise["nu"], 0.0, noise["sigma"]).log_prob(r)
+    q = law.predict(params, data["x"])
+    valid = (q >= 0) & (q <= 1)
+    prob = jnp.clip(floor + (1 - floor) * jnp.where(valid, q, 0.5), 1e-300, 1.0)
+    if likelihood == "binomial":
+        ll = dist.Binomial(data["trials"], probs=prob).log_prob(data["y"])
+    else:
+        kappa = noise["kappa"]
+        prob = jnp.clip(prob, 1e-12, 1 - 1e-12)
+        ll = beta_binomial_log_pmf(data["y"], data["trials"], prob * kappa, (1 - prob) * kappa)
+    return jnp.where(valid, ll, -jnp.inf)
+
+
+def simulate(likelihood: str, mean: np.ndarray, noise: dict, rng: np.random.Generator, trials=None) -> np.ndarray:
+    """New observations `(S, m)` around each draw's prediction `mean` `(S, m)` under the likelihood.
+
+    Log-scale likelihoods multiply by `exp(sigma * eps)` (Gaussian or
+    Student-t `eps`); count likelihoods draw the fraction solved out of
+    `trials` (with the guessing floor already in `mean`).
+    """
+    s, m = mean.shape
+    if likelihood in ("gaussian", "student_t"):
+        sigma = np.asarray(noise["sigma"])[:, None]
+        if likelihood == "gaussian":
+            eps = rng.standard_normal((s, m))
+        else:
+            eps = rng.standard_t(np.asarray(noise["nu"])[:, None], size=(s, m))
+        return mean * np.exp(sigma * eps)
+    if trials is None:
+        raise ScalejaxError(
+            f"predictive draws of a {likelihood} posterior need trials= (questions per evaluation), "
+            "or noise=False for the success probability"
+        )
+    n = np.broadcast_to(np.asarray(trials, dtype=np.int64), (m,))
+    if np.any(n < 1):
+        raise DataError("trials must be positive integers")
+    prob = mean
+    if likelihood == "beta_binomial":
+        kappa = np.asarray(noise["kappa"])[:, None]
+        prob = rng.beta(np.maximum(prob * kappa, 1e-12), np.maximum((1 - prob) * kappa, 1e-12))
+    return rng.binomial(n[None, :], np.clip(prob, 0.0, 1.0)) / n[None, :]
