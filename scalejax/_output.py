@@ -32,6 +32,7 @@ import dataclasses
 import errno
 import fcntl
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -131,6 +132,10 @@ def check_target(path, *, what: str | None = None, allow_stdout: bool = False, p
         info = None
     except OSError as err:
         raise ScalejaxError(f"{label}: {_why(err)}") from None
+    if info is not None and not stat.S_ISDIR(info.st_mode) and _is_descriptor(given):
+        # /dev/stdout, /dev/fd/N, /proc/self/fd/N name an open file of this process (a shell redirection, a
+        # pipe): write into it, never rename over the path it happens to resolve to.
+        return Target(given, Path(given), "stream", label)
     real = Path(os.path.realpath(given))
     if info is None:
         _check_new(real, label)
@@ -141,13 +146,20 @@ def check_target(path, *, what: str | None = None, allow_stdout: bool = False, p
         _check_replaceable(real, label)
         kind = "file"
     elif stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) or stat.S_ISFIFO(info.st_mode):
-        kind = "stream"
+        real, kind = Path(given), "stream"  # opened by the name given: a link to a pipe has no path to resolve
     else:
         what_it_is = "socket" if stat.S_ISSOCK(info.st_mode) else "special file"
         raise ScalejaxError(f"{label}: is a {what_it_is}; scalejax writes regular files, devices and FIFOs")
     if kind == "file" and probe:
         _probe(real, label)
     return Target(given, real, kind, label)
+
+
+_DESCRIPTOR = re.compile(r"^/(dev/(stdin|stdout|stderr|fd/\d+)|proc/(self|thread-self|\d+)/fd/\d+)$")
+
+
+def _is_descriptor(path: str) -> bool:
+    return bool(_DESCRIPTOR.match(os.path.abspath(path)))
 
 
 def _check_new(real: Path, label: str) -> None:
@@ -349,6 +361,14 @@ def _remove_leftovers() -> None:
 
 
 def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (another thread may be creating files)."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     umask = os.umask(0o022)
     os.umask(umask)
     return umask

@@ -253,8 +253,6 @@ def _check_options(args) -> None:
         raise UsageError(f"--bootstrap must be between 2 and {MAX_RESAMPLES} resamples, got {args.bootstrap}")
     if not 0 < args.level < 1:
         raise UsageError(f"--level must be between 0 and 1 (e.g. 0.95), got {args.level}")
-    if args.posterior and args.bootstrap:
-        raise UsageError("choose --bootstrap N or --posterior, not both")
     if args.posterior and args.loss != "huber":
         raise UsageError("--posterior starts from the Huber fit; drop --loss")
 
@@ -427,9 +425,22 @@ def _cmd_fit(args) -> int:
     # Everything is written: now the messages, so a closed stdout or stderr loses nothing.
     for note in notes:
         print(f"warning: {one_line(note)}", file=sys.stderr)
-    out = sys.stderr if target is not None and target.kind == "stdout" else sys.stdout
+    out = sys.stderr if target is not None and _is_stdout(target) else sys.stdout
     print("\n".join(lines), file=out, flush=True)
     return 0
+
+
+def _is_stdout(target) -> bool:
+    """Whether the JSON goes to this process's standard output (`-`, or `/dev/stdout` and the like)."""
+    if target.kind == "stdout":
+        return True
+    if target.kind != "stream":
+        return False
+    try:
+        mine, theirs = os.fstat(sys.stdout.fileno()), os.stat(target.real)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
 def _note(w: warnings.WarningMessage) -> str:
@@ -538,6 +549,8 @@ def _cmd_report(args, argv: list[str]) -> int:
     from .report import write_report
     from .report._document import check_out, check_scale
 
+    if args.posterior and args.bootstrap:
+        raise UsageError("choose --bootstrap N or --posterior, not both")
     if args.posterior and args.save:
         raise UsageError("--save keeps fits and bootstraps; a posterior cannot be saved yet")
     law = get(args.law)

@@ -94,10 +94,11 @@ def test_level_sets_every_interval(good_csv, tmp_path, capsys):
     assert_valid(payload)
 
 
-def test_json_dash_pipes_into_json_tool(good_csv):
+@pytest.mark.parametrize("path", ["-", "/dev/stdout"])
+def test_json_to_stdout_pipes_into_json_tool(path, good_csv):
     """`scalejax fit ... --json - | python -m json.tool`: standard output is the JSON and nothing else."""
     fit = subprocess.Popen(
-        [sys.executable, "-m", "scalejax.cli", "fit", str(good_csv), *STARTS_ARGS, "--json", "-"],
+        [sys.executable, "-m", "scalejax.cli", "fit", str(good_csv), *STARTS_ARGS, "--json", path],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -81,7 +81,6 @@ def assert_refused_before_work(status, out, err, *fragments):
         (["--seed", "-1"], "--seed must be"),
         (["--posterior", "--loss", "squared"], "--posterior starts from the Huber fit"),
         (["--posterior", "--loss", "squared_log"], "--posterior starts from the Huber fit"),
-        (["--posterior", "--bootstrap", "10"], "not both"),
         (["--max-steps", "1000001"], "--max-steps must be between 1 and 1000000"),
         (["--max-steps", "0"], "--max-steps must be between 1 and 1000000"),
         (["--bootstrap", "1"], "--bootstrap must be between 2"),
@@ -96,6 +95,12 @@ def test_every_argument_is_checked_before_any_work(command, extra, fragment, csv
     assert_refused_before_work(status, stdout, err, fragment)
     assert list(tmp_path.iterdir()) == []
     handled(f"tracebacks: {command} {extra[0]}")
+
+
+def test_report_takes_a_bootstrap_or_a_posterior_not_both(csv_path, tmp_path, capsys, no_fitting):
+    argv = ["report", csv_path, *ARGS, "--posterior", "--bootstrap", "10", "--out", tmp_path / "r.html"]
+    assert_refused_before_work(*run(argv, capsys), "not both")
+    handled("tracebacks: report --posterior --bootstrap")
 
 
 @pytest.mark.parametrize("option", ["--json", "--out", "--save"])
