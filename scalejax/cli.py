@@ -341,7 +341,7 @@ def _cmd_fit(args) -> int:
 
             post = posterior(law, data, likelihood=args.likelihood, seed=args.seed, init=result, level=args.level)
         seconds = time.perf_counter() - start
-    notes = [_note(w) for w in caught]
+    notes = list(dict.fromkeys(_note(w) for w in caught))  # a warning raised in a loop is reported once
 
     table = result.table()
     intervals = post_table = None
@@ -599,8 +599,8 @@ def _cmd_report(args, argv: list[str]) -> int:
             if args.save:
                 save(result, args.save)
         seconds = time.perf_counter() - start
-    for w in caught:
-        print(f"warning: {one_line(_note(w))}", file=sys.stderr)
+    for note in dict.fromkeys(_note(w) for w in caught):
+        print(f"warning: {one_line(note)}", file=sys.stderr)
     lines = [summary, f"wrote {display(args.out)} in {seconds:.1f} s"]
     if args.save:
         lines.append(f"saved {display(args.save)}")
