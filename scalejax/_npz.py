@@ -101,8 +101,8 @@ class Npz:
     # ---------------------------------------------------------------- opening and the zip directory
 
     def fail(self, reason: str) -> ScalejaxError:
-        """The one-line error for this file: `PATH: not a readable scalejax result (REASON)`."""
-        return ScalejaxError(f"{self._label}: not a readable scalejax result ({reason})")
+        """The one-line error for this file: `PATH: not a scalejax result file (REASON)`."""
+        return ScalejaxError(f"{self._label}: not a scalejax result file ({reason})")
 
     def _open(self, max_total_bytes: int) -> zipfile.ZipFile:
         try:
@@ -242,7 +242,7 @@ class Npz:
     def _read_header(self, name: str) -> dict:
         info = self._members.get(name)
         if info is None:
-            raise self.fail("no header: it was not written by scalejax.save")
+            raise self.fail("no readable header: it was not written by scalejax.save")
         # A text header of n characters is 4n bytes of UCS-4, plus the .npy preamble.
         if info.file_size > 4 * self._max_header_chars + _NPY_HEADER_MAX:
             raise self.fail(f"the header is larger than the {self._max_header_chars} characters allowed")

@@ -180,7 +180,7 @@ def _hostile(tmp_path, good_bytes: bytes) -> dict:
     v3[6] = 3
     archive("npy format version 3", {"header.npy": good_header, "u.npy": bytes(v3)}, "format version 3.0")
     archive("bzip2 member", {"header.npy": good_header}, "unsupported compression", zipfile.ZIP_BZIP2)
-    archive("no header", {"u.npy": npy_bytes(np.zeros(3))}, "no header")
+    archive("no header", {"u.npy": npy_bytes(np.zeros(3))}, "no readable header")
     archive(
         "header nested 100000 deep",
         {"header.npy": header_member('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")},
