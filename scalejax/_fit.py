@@ -273,8 +273,7 @@ def covariance(info, s2, names, *, jac=None, weights=None, size: float = 1.0, sk
     if jac is not None:
         jac = np.asarray(jac, dtype=np.float64).reshape(count, -1, len(names))
         w = np.ones(jac.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
-        live = w > 0
-        effect = np.sqrt(np.sum(w[live, None] * jac[:, live] ** 2, axis=1) / np.sum(w[live]))
+        effect = np.stack([_effects(j, w) for j in jac])
         checked = np.array([n not in skip for n in names])
         idle = (effect <= NO_EFFECT * size) & checked
 
@@ -318,8 +317,8 @@ def _assess(law: Law, loss: Loss, data: Data, u, solution: Solution, objective: 
     names = list(law.param_names)
     info, jac, s2, dof = gauss_newton(law, loss, u, data)
     values = law.natural(u)
-    pinned = _at_bound(law, {k: float(v) for k, v in values.items()})
     size = 1.0 if loss.log_scale else float(np.sqrt(np.average(data.y**2, weights=data.weights)))
+    pinned = _at_bound(law, {k: float(v) for k, v in values.items()}, _effects(jac, data.weights) <= NO_EFFECT * size)
     if dof <= 0:
         cov, reason = (
             np.full((len(names),) * 2, np.nan),
@@ -351,14 +350,29 @@ def _assess(law: Law, loss: Loss, data: Data, u, solution: Solution, objective: 
     return _Assessment(cov, sigma, dof, tuple(problems))
 
 
-def _at_bound(law: Law, params: Mapping[str, float]) -> list[tuple[str, float, float]]:
-    """`(name, value, bound)` of each parameter that ran to a bound of its range."""
+def _effects(jac: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Root mean square change of the fitted values (weighted points) per unit step of each parameter in the solver's space."""
+    live = weights > 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sqrt(np.sum(weights[live, None] * jac[live] ** 2, axis=0) / np.sum(weights[live]))
+
+
+def _at_bound(law: Law, params: Mapping[str, float], idle) -> list[tuple[str, float, float]]:
+    """`(name, value, bound)` of each parameter that ran to a bound of its range.
+
+    A parameter has run to a bound when it lies within `AT_BOUND_RTOL` of it
+    and its step in the solver's space no longer moves the fitted values
+    (`idle`): its transform is flat there, so the solver stopped on a
+    vanishing gradient, not at an optimum inside. Judged on the effect, not
+    the value alone, so that data on a tiny scale (a floor E of 1e-300 on
+    losses of 1e-300) are not called "at the bound 0".
+    """
     out = []
-    for p in law.params:
+    for p, still in zip(law.params, idle, strict=True):
         value = params[p.name]
         width = (p.upper - p.lower) if p.lower is not None and p.upper is not None else None
         for bound in (p.lower, p.upper):
-            if bound is not None:
+            if bound is not None and still:
                 tol = AT_BOUND_RTOL * (width if width is not None else max(1.0, abs(bound)))
                 if abs(value - bound) <= tol:
                     out.append((p.name, value, bound))

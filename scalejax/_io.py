@@ -27,6 +27,7 @@ from ._errors import LawError, ScalejaxError
 from ._fit import Fit
 from ._joint import JointLaw, joint
 from ._law import Law
+from ._npz import read_npz
 from ._objectives import LOSSES, Loss
 from ._output import write_atomic
 from .laws import available
@@ -96,9 +97,7 @@ def load(path: str | os.PathLike, *, law: Law | None = None) -> Draws:
         inconsistent or foreign file raises a `ScalejaxError` with one line.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ScalejaxError(f"{path}: no such file")
-    header, arrays = _read(path)
+    header, arrays = read_npz(path)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ScalejaxError(f"{path}: not a scalejax result file")
     version = header.get("format_version")
@@ -118,25 +117,6 @@ def load(path: str | os.PathLike, *, law: Law | None = None) -> Draws:
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
         detail = f"missing or malformed {err}" if isinstance(err, KeyError) else str(err)
         raise ScalejaxError(f"{path}: damaged or inconsistent result file ({detail})") from None
-
-
-def _read(path: Path) -> tuple[dict, dict]:
-    try:
-        from ._npz import read_npz
-    except ImportError:  # the hardened reader (size caps, zip checks) where available
-        read_npz = None
-    if read_npz is not None:
-        return read_npz(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except Exception as err:  # zip, npy or OS errors of a damaged file: one line, never a traceback
-        raise ScalejaxError(f"{path}: not a scalejax result file ({type(err).__name__}: {err})") from None
-    try:
-        header = json.loads(str(arrays.pop("header")))
-    except (KeyError, json.JSONDecodeError, RecursionError):
-        raise ScalejaxError(f"{path}: not a scalejax result file (no readable header)") from None
-    return header, arrays
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,8 +272,10 @@ def _get(kind: str, law: Law, meta: dict, arrays: dict, prefix: str) -> Draws:
         if not np.isin(solution.status, list(STATUS_NAMES)).all():
             raise ScalejaxError("unknown status codes among the starts")
         best = meta["best"]
-        if not (isinstance(best, int) and 0 <= best < n):
+        if not (isinstance(best, int) and not isinstance(best, bool) and 0 <= best < n):
             raise ScalejaxError(f"best start {best!r} is not one of the {n} starts")
+        if not np.all(np.isfinite(solution.u[best])):
+            raise ScalejaxError("the best start's parameters are not finite")
         out = Fit(law, data, _get_loss(meta["loss"]), solution, best, level=level)
         if not np.array_equal(out.u, u, equal_nan=True):
             raise ScalejaxError("the stored optimum is not the best start's")
@@ -368,7 +350,10 @@ def _matrix(values, law: Law, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind not in "fi" or arr.ndim not in (1, 2) or arr.shape[-1] != law.n_params or arr.size == 0:
         raise ScalejaxError(f"{name} must hold numbers, {law.n_params} per row (the parameters of {law.name!r})")
-    return np.atleast_2d(arr.astype(np.float64))
+    arr = np.atleast_2d(arr.astype(np.float64))
+    if not np.all(np.isfinite(arr)):
+        raise ScalejaxError(f"{name} holds non-finite values; saved draws are always finite")
+    return arr
 
 
 def _per_draw(values, n: int, name: str) -> dict:

@@ -1,7 +1,10 @@
 """The `scalejax` command: fit a law to a CSV of runs, write a report, list laws, run the demo.
 
-Bad input exits with status 2 and one line on stderr; output files are
-written atomically, so a failure leaves none behind.
+Every argument is checked before any fitting, and outputs that name an
+input or each other are refused then. Results are written (atomically, see
+`scalejax._output`) before anything is printed, so a closed standard output
+(`| head -1`) loses nothing. Bad input exits with status 2 and one line on
+stderr; Ctrl-C exits 130 and SIGTERM 143, leaving no temporary file.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ import io
 import json
 import math
 import os
+import stat
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import jax
 import pandas as pd
@@ -24,7 +27,8 @@ from . import __version__
 from ._data import DataWarning
 from ._errors import ScalejaxError
 from ._fit import FitWarning
-from ._output import write_atomic
+from ._output import Terminated, check_target, display, output_set, refuse_overlaps, terminate_cleanly, write_atomic
+from .schema import SCHEMA_VERSION
 
 __all__ = ["main"]
 
@@ -38,34 +42,66 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}; see '{self.prog} --help'")
 
 
+_FIT_EXAMPLES = """examples:
+  # the Chinchilla law from columns params, tokens and loss; the table on stdout
+  scalejax fit runs.csv --law chinchilla --x N=params --x D=tokens --y loss
+
+  # 90% intervals from 1000 bootstrap resamples, results as JSON
+  scalejax fit runs.csv --law chinchilla --x N=params --x D=tokens --y loss \\
+      --bootstrap 1000 --seed 0 --level 0.9 --json fit.json
+
+  # JSON on standard output (the table goes to stderr), for another program
+  scalejax fit runs.csv --law power --x x=compute --y loss --json - | python -m json.tool
+
+  # a CSV from a pipe
+  some-query | scalejax fit /dev/stdin --law power --x x=compute --y loss
+
+The JSON's keys are documented by the JSON Schema in the package
+(scalejax/schema/fit.schema.json; scalejax.schema.fit_schema() in Python).
+Bad input exits with status 2 and one line on stderr."""
+
+_REPORT_EXAMPLES = """examples:
+  # a self-contained HTML report with 95% bands from 1000 bootstrap resamples
+  scalejax report runs.csv --law chinchilla --x N=params --x D=tokens --y loss \\
+      --bootstrap 1000 --target N=70e9,D=1.4e12 --out report.html
+
+  # Markdown with figures in report_files/, and the bootstrap saved beside it
+  scalejax report runs.csv --law chinchilla --x N=params --x D=tokens --y loss \\
+      --bootstrap 200 --out report.md --save boot.npz
+
+The report and --save are written together: both or neither."""
+
+_MAIN_EXAMPLES = """examples:
+  scalejax demo
+  scalejax laws
+  scalejax fit runs.csv --law chinchilla --x N=params --x D=tokens --y loss --bootstrap 1000 --json fit.json
+  scalejax report runs.csv --law chinchilla --x N=params --x D=tokens --y loss --out report.html
+
+'scalejax COMMAND --help' shows each command's options and examples."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="scalejax", description="Fit neural scaling laws with JAX.")
+    parser = _Parser(
+        prog="scalejax",
+        description="Fit neural scaling laws with JAX.",
+        epilog=_MAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"scalejax {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    fit = sub.add_parser("fit", help="fit a law to a CSV of runs")
-    fit.add_argument("csv", help="CSV file, one run per row, with a header line")
-    fit.add_argument("--law", required=True, help="law name (see 'scalejax laws')")
-    fit.add_argument(
-        "--x",
-        action="append",
-        required=True,
-        metavar="NAME=COLUMN",
-        help="map a law input to a column; repeat per input",
+    fit = sub.add_parser(
+        "fit",
+        help="fit a law to a CSV of runs",
+        description="Fit a law to a CSV of runs: parameters, standard errors and, on request, intervals.",
+        epilog=_FIT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fit.add_argument("--y", required=True, metavar="COLUMN", help="the column to fit (e.g. loss)")
-    fit.add_argument("--weights", metavar="COLUMN", help="optional column of per-run weights")
-    fit.add_argument("--loss", default="huber", choices=["huber", "squared_log", "squared"])
-    fit.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log y (default 1e-3)")
-    fit.add_argument("--max-steps", type=int, default=500, help="most solver steps per start (default 500)")
-    fit.add_argument(
-        "--bootstrap", type=int, metavar="N", help="add 95%% intervals from N bootstrap resamples of the runs"
-    )
-    fit.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+    _add_fit_options(fit)
     fit.add_argument(
         "--posterior",
         action="store_true",
-        help="add 95%% posterior intervals and sampler diagnostics (NUTS, 4 chains x 1000 draws; seed --seed)",
+        help="add posterior intervals and sampler diagnostics (NUTS, 4 chains x 1000 draws; seed --seed)",
     )
     fit.add_argument(
         "--likelihood",
@@ -73,12 +109,31 @@ def _parser() -> argparse.ArgumentParser:
         choices=["student_t", "gaussian"],
         help="likelihood of log y for --posterior (default student_t)",
     )
-    fit.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
+    fit.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH ('-': standard output)")
 
     _add_report_parser(sub)
     sub.add_parser("laws", help="list the built-in laws")
     sub.add_parser("demo", help="fit the Chinchilla law to the embedded example and forecast a 70B / 1.4T run")
     return parser
+
+
+def _add_fit_options(parser) -> None:
+    """The options `fit` and `report` share."""
+    parser.add_argument("csv", help="CSV file, one run per row, with a header line (a pipe or /dev/stdin works)")
+    parser.add_argument("--law", required=True, help="law name (see 'scalejax laws')")
+    parser.add_argument(
+        "--x", action="append", required=True, metavar="NAME=COLUMN", help="map a law input to a column; repeat"
+    )
+    parser.add_argument("--y", required=True, metavar="COLUMN", help="the column to fit (e.g. loss)")
+    parser.add_argument("--weights", metavar="COLUMN", help="optional column of per-run weights")
+    parser.add_argument("--loss", default="huber", choices=["huber", "squared_log", "squared"])
+    parser.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log y (default 1e-3)")
+    parser.add_argument(
+        "--max-steps", type=int, default=500, help=f"most solver steps per start, 1..{MAX_STEPS_LIMIT} (default 500)"
+    )
+    parser.add_argument("--bootstrap", type=int, metavar="N", help="intervals from N bootstrap resamples of the runs")
+    parser.add_argument("--seed", type=int, default=0, help=f"seed of the resampling or sampler, 0..{MAX_SEED}")
+    parser.add_argument("--level", type=float, default=0.95, help="level of every interval (default 0.95)")
 
 
 def _parse_x(items: list[str]) -> dict[str, str]:
@@ -97,6 +152,25 @@ def _parse_x(items: list[str]) -> dict[str, str]:
 _MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "<na>", "#n/a"})
 
 
+def _read_input(path: str) -> bytes:
+    """The bytes of the CSV: a regular file, or a pipe, process substitution or device read once to its end."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ScalejaxError(f"{display(path)}: no such file") from None
+    except OSError as err:
+        raise ScalejaxError(f"{display(path)}: cannot be read ({err.strerror or err})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ScalejaxError(f"{display(path)}: is a directory; give the path of a CSV file")
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
+        raise ScalejaxError(f"{display(path)}: is not a file, a pipe or a device that can be read")
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as err:
+        raise ScalejaxError(f"{display(path)}: cannot be read ({err.strerror or err})") from None
+
+
 def _read_csv(path: str) -> pd.DataFrame:
     """Read a CSV of runs into a frame whose index is each row's line number in the file.
 
@@ -105,15 +179,8 @@ def _read_csv(path: str) -> pd.DataFrame:
     many or too few fields are errors (pandas would silently shift columns or
     fill gaps). Columns whose every present cell is a number become numeric.
     """
-    p = Path(path)
-    if p.is_dir():
-        raise ScalejaxError(f"{path}: is a directory; give the path of a CSV file")
-    if not p.is_file():
-        raise ScalejaxError(f"{path}: no such file")
-    try:
-        raw = p.read_bytes()
-    except OSError as err:
-        raise ScalejaxError(f"{path}: cannot be read ({err.strerror or err})") from None
+    raw = _read_input(path)
+    path = display(path)
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ScalejaxError(f"{path}: is UTF-16 text; save it as a UTF-8 CSV")
     if b"\x00" in raw:
@@ -171,31 +238,74 @@ def _read_csv(path: str) -> pd.DataFrame:
 
 # More steps than this per start is a typo, not a setting.
 MAX_STEPS_LIMIT = 1_000_000
+# JAX's PRNGKey takes a signed 64-bit seed; the bootstrap's NumPy generator takes any, but one range serves both.
+MAX_SEED = 2**63 - 1
+MAX_RESAMPLES = 1_000_000
 
 
-def _check_writable(path: str | None) -> None:
-    if path is None:
-        return
+def _check_options(args) -> None:
+    """The numeric options `fit` and `report` share, checked before any work."""
+    if not 1 <= args.max_steps <= MAX_STEPS_LIMIT:
+        raise UsageError(f"--max-steps must be between 1 and {MAX_STEPS_LIMIT}, got {args.max_steps}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UsageError(f"--seed must be an integer between 0 and 2**63 - 1 = {MAX_SEED}, got {args.seed}")
+    if args.bootstrap is not None and not 2 <= args.bootstrap <= MAX_RESAMPLES:
+        raise UsageError(f"--bootstrap must be between 2 and {MAX_RESAMPLES} resamples, got {args.bootstrap}")
+    if not 0 < args.level < 1:
+        raise UsageError(f"--level must be between 0 and 1 (e.g. 0.95), got {args.level}")
+    if args.posterior and args.loss != "huber":
+        raise UsageError("--posterior starts from the Huber fit; drop --loss")
+
+
+def _check_output(option: str, path: str, *, allow_stdout: bool = False):
+    """An output path checked before any work (see `check_target`)."""
     if not path.strip() or "\x00" in path:
-        raise UsageError(f"--json needs a file path, got {path!r}")
-    parent = Path(path).resolve().parent
-    if parent.exists() and not parent.is_dir():
-        raise ScalejaxError(f"--json {path}: {parent} is a file, not a directory")
-    if not parent.is_dir():
-        raise ScalejaxError(f"--json {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ScalejaxError(f"--json {path}: directory {parent} is not writable")
-    if Path(path).is_dir():
-        raise ScalejaxError(f"--json {path}: is a directory")
+        raise UsageError(f"{option} needs a file path, got {path!r}")
+    return check_target(path, what=f"{option} {display(path)}", allow_stdout=allow_stdout, probe=True)
 
 
-def write_json_atomic(path: str, payload: dict) -> None:
-    """Write the JSON atomically (see `write_atomic`): a failure leaves `path` as it was."""
-    write_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n", what=f"--json {path}")
+def _json_safe(payload, path: str = "") -> tuple[object, list[str]]:
+    """`payload` with every non-finite float replaced by None, and the keys where that happened."""
+    if isinstance(payload, dict):
+        out, where = {}, []
+        for key, value in payload.items():
+            out[key], found = _json_safe(value, f"{path}.{key}" if path else str(key))
+            where += found
+        return out, where
+    if isinstance(payload, list | tuple):
+        out, where = [], []
+        for i, value in enumerate(payload):
+            item, found = _json_safe(value, f"{path}[{i}]")
+            out.append(item)
+            where += found
+        return out, where
+    if isinstance(payload, float) and not math.isfinite(payload):
+        return None, [path]
+    return payload, []
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+def _interval_notes(table: pd.DataFrame, pct: str, what: str) -> list[str]:
+    """A warning for each interval with an end that is not finite (its draws overflowed or failed)."""
+    bad = [name for name, row in table.iterrows() if not (math.isfinite(row["lo"]) and math.isfinite(row["hi"]))]
+    if not bad:
+        return []
+    names = ", ".join(map(str, bad))
+    return [
+        f"the {pct} {what} interval of {names} has an end that is not finite (some draws overflowed or failed); "
+        "it is not usable: it is flagged in the table and null in the JSON"
+    ]
+
+
+def _flag(table: pd.DataFrame, lo: str = "lo", hi: str = "hi") -> pd.DataFrame:
+    """The table with a `flag` column marking intervals whose ends are not finite (only when there is one)."""
+    bad = ~(table[lo].map(math.isfinite) & table[hi].map(math.isfinite))
+    if not bad.any():
+        return table
+    return table.assign(flag=["NON-FINITE INTERVAL" if b else "" for b in bad])
+
+
+def _format_table(table: pd.DataFrame) -> str:
+    return table.to_string(float_format=lambda v: f"{v:.6g}")
 
 
 def _cmd_fit(args) -> int:
@@ -206,100 +316,137 @@ def _cmd_fit(args) -> int:
 
     law = get(args.law)
     x = _parse_x(args.x)
-    if not 1 <= args.max_steps <= MAX_STEPS_LIMIT:
-        raise UsageError(f"--max-steps must be between 1 and {MAX_STEPS_LIMIT}, got {args.max_steps}")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
-    if args.bootstrap is not None and not 2 <= args.bootstrap <= 1_000_000:
-        raise UsageError(f"--bootstrap must be between 2 and 1000000 resamples, got {args.bootstrap}")
-    _check_writable(args.json)
-    frame = _read_csv(args.csv)
+    _check_options(args)
     loss = make_loss(args.loss, args.delta)
+    target = None
+    if args.json is not None:
+        target = _check_output("--json", args.json, allow_stdout=True)
+        refuse_overlaps({"the CSV": args.csv}, {"--json": args.json})
+    frame = _read_csv(args.csv)
+    pct = f"{100 * args.level:g}%"
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
-        warnings.simplefilter("always", FitWarning)
+        warnings.simplefilter("always")
         data = make_data(law, frame, x, args.y, args.weights, None, loss, row_name="line")
         start = time.perf_counter()
-        boot = None
+        boot = post = None
         if args.bootstrap:
-            boot = bootstrap(law, data, n=args.bootstrap, seed=args.seed, loss=loss, max_steps=args.max_steps)
+            boot = bootstrap(
+                law, data, n=args.bootstrap, seed=args.seed, loss=loss, max_steps=args.max_steps, level=args.level
+            )
             result = boot.fit
         else:
             result = fit(law, data, loss=loss, max_steps=args.max_steps)
-        post = None
         if args.posterior:
             from .bayes import posterior
 
-            if args.loss != "huber":
-                raise UsageError("--posterior starts from the Huber fit; drop --loss")
-            warnings.simplefilter("always")
-            post = posterior(law, data, likelihood=args.likelihood, seed=args.seed, init=result)
+            post = posterior(law, data, likelihood=args.likelihood, seed=args.seed, init=result, level=args.level)
         seconds = time.perf_counter() - start
-    notes = [
-        str(w.message) if issubclass(w.category, DataWarning | FitWarning) else f"{w.category.__name__}: {w.message}"
-        for w in caught
-    ]
-    for note in notes:
-        print(f"warning: {one_line(note)}", file=sys.stderr)
+    notes = list(dict.fromkeys(_note(w) for w in caught))  # a warning raised in a loop is reported once
+
     table = result.table()
+    intervals = post_table = None
     if boot is not None:
-        table = table.join(boot.interval(0.95).rename(columns={"lo": "lo95", "hi": "hi95"}))
-    print(f"law {law.name}: {law.equation}")
-    print(f"{data.n} runs from {args.csv}; loss {loss.kind} (delta {loss.delta:g}); {seconds:.2f} s")
-    print(f"starts: {result.n_starts}, converged: {result.n_converged}, at the best optimum: {result.n_at_best}")
-    print(f"objective: {result.objective:.10g}")
+        intervals = boot.interval(args.level)
+        notes += _interval_notes(intervals, pct, "bootstrap")
+        lo, hi = f"lo{pct[:-1]}", f"hi{pct[:-1]}"
+        table = _flag(table.join(intervals.rename(columns={"lo": lo, "hi": hi})), lo, hi)
+    if post is not None:
+        post_table = post.table(args.level)
+        notes += _interval_notes(post_table, pct, "posterior")
+
+    lines = [
+        f"law {law.name}: {law.equation}",
+        f"{data.n} runs from {display(args.csv)}; loss {loss.kind} (delta {loss.delta:g}); {seconds:.2f} s",
+        f"starts: {result.n_starts}, converged: {result.n_converged}, at the best optimum: {result.n_at_best}",
+        f"objective: {result.objective:.10g}",
+    ]
     if boot is not None:
-        print(f"bootstrap ({boot.scheme}, seed {args.seed}): {boot.n_converged}/{boot.n_resamples} resamples converged")
-    print(table.to_string(float_format=lambda v: f"{v:.6g}"))
+        lines.append(
+            f"bootstrap ({boot.scheme}, seed {args.seed}): {boot.n_converged}/{boot.n_resamples} resamples converged"
+        )
+    lines.append(_format_table(table))
     if post is not None:
         d = post.diagnostics
-        print(
+        lines.append(
             f"posterior ({post.likelihood}, {post.chains} chains x {post.draws} draws, seed {args.seed}): "
             f"R-hat max {d['rhat_max']:.4f}, ESS min {d['ess_min']:.0f}, divergences {d['divergences']}"
         )
-        print(post.table(0.95).to_string(float_format=lambda v: f"{v:.6g}"))
-    if args.json:
+        lines.append(_format_table(_flag(post_table)))
+
+    if target is not None:
         payload = {
+            "schema_version": SCHEMA_VERSION,
             "law": law.name,
-            "params": result.params,
-            "objective": result.objective,
-            "stderr": {k: _finite(v) for k, v in table["stderr"].items()},
-            "n_points": data.n,
-            "n_starts": result.n_starts,
-            "n_starts_converged": result.n_converged,
-            "n_at_best": result.n_at_best,
+            "params": {k: float(v) for k, v in result.params.items()},
+            "objective": float(result.objective),
+            "stderr": {k: float(v) for k, v in result.table()["stderr"].items()},
+            "n_points": int(data.n),
+            "n_starts": int(result.n_starts),
+            "n_starts_converged": int(result.n_converged),
+            "n_at_best": int(result.n_at_best),
             "loss": loss.kind,
-            "delta": loss.delta,
-            "columns": {k: str(v) for k, v in data.columns.items()},
-            "csv": str(args.csv),
+            "delta": float(loss.delta),
+            "level": float(args.level),
+            "columns": {str(k): str(v) for k, v in data.columns.items()},
+            "csv": display(args.csv),
             "scalejax_version": __version__,
-            "warnings": notes,
         }
         if boot is not None:
-            intervals = boot.interval(0.95)
-            payload["intervals"] = {k: [float(r.lo), float(r.hi)] for k, r in intervals.iterrows()}
-            payload["n_converged"] = boot.n_converged
-            payload["n_resamples"] = boot.n_resamples
-            payload["seed"] = args.seed
+            payload["intervals"] = {str(k): [float(r.lo), float(r.hi)] for k, r in intervals.iterrows()}
+            payload["n_converged"] = int(boot.n_converged)
+            payload["n_resamples"] = int(boot.n_resamples)
+            payload["seed"] = int(args.seed)
         if post is not None:
-            table95 = post.table(0.95)
             d = post.diagnostics
             payload["posterior"] = {
                 "likelihood": post.likelihood,
-                "chains": post.chains,
-                "draws": post.draws,
-                "seed": args.seed,
-                "median": {k: float(v) for k, v in table95["median"].items()},
-                "intervals": {k: [float(r.lo), float(r.hi)] for k, r in table95.iterrows()},
+                "chains": int(post.chains),
+                "draws": int(post.draws),
+                "seed": int(args.seed),
+                "median": {str(k): float(v) for k, v in post_table["median"].items()},
+                "intervals": {str(k): [float(r.lo), float(r.hi)] for k, r in post_table.iterrows()},
                 "diagnostics": {
-                    "rhat_max": _finite(d["rhat_max"]),
-                    "ess_min": _finite(d["ess_min"]),
-                    "divergences": d["divergences"],
+                    "rhat_max": float(d["rhat_max"]),
+                    "ess_min": float(d["ess_min"]),
+                    "divergences": int(d["divergences"]),
                 },
             }
-        write_json_atomic(args.json, payload)
-        print(f"wrote {args.json}")
+        payload, nulls = _json_safe(payload)
+        # Standard errors that cannot be computed are null by design (the fit warns why); intervals have their
+        # own warning above; anything else that is not finite is news.
+        others = [k for k in nulls if not k.startswith(("stderr.", "intervals.", "posterior.intervals."))]
+        if others:
+            notes.append(f"values that are not finite are written as null in the JSON: {', '.join(others)}")
+        payload["warnings"] = [one_line(n) for n in notes]
+        write_atomic(target, json.dumps(payload, indent=2, allow_nan=False) + "\n")
+        if target.kind != "stdout":
+            lines.append(f"wrote {display(args.json)}")
+
+    # Everything is written: now the messages, so a closed stdout or stderr loses nothing.
+    for note in notes:
+        print(f"warning: {one_line(note)}", file=sys.stderr)
+    out = sys.stderr if target is not None and _is_stdout(target) else sys.stdout
+    print("\n".join(lines), file=out, flush=True)
     return 0
+
+
+def _is_stdout(target) -> bool:
+    """Whether the JSON goes to this process's standard output (`-`, or `/dev/stdout` and the like)."""
+    if target.kind == "stdout":
+        return True
+    if target.kind != "stream":
+        return False
+    try:
+        mine, theirs = os.fstat(sys.stdout.fileno()), os.stat(target.real)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
+
+
+def _note(w: warnings.WarningMessage) -> str:
+    if issubclass(w.category, DataWarning | FitWarning):
+        return str(w.message)
+    return f"{w.category.__name__}: {w.message}"
 
 
 def _cmd_laws(args) -> int:
@@ -343,23 +490,17 @@ def one_line(text: str) -> str:
 
 
 def _add_report_parser(sub) -> None:
-    report = sub.add_parser("report", help="fit a law to a CSV of runs and write an HTML (or Markdown) report")
-    report.add_argument("csv", help="CSV file, one run per row, with a header line")
-    report.add_argument("--law", required=True, help="law name (see 'scalejax laws')")
-    report.add_argument(
-        "--x", action="append", required=True, metavar="NAME=COLUMN", help="map a law input to a column; repeat"
+    report = sub.add_parser(
+        "report",
+        help="fit a law to a CSV of runs and write an HTML (or Markdown) report",
+        description="Fit a law to a CSV of runs and write a self-contained HTML report (or Markdown with figures).",
+        epilog=_REPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    report.add_argument("--y", required=True, metavar="COLUMN", help="the column to fit (e.g. loss)")
-    report.add_argument("--weights", metavar="COLUMN", help="optional column of per-run weights")
-    report.add_argument("--loss", default="huber", choices=["huber", "squared_log", "squared"])
-    report.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log y (default 1e-3)")
-    report.add_argument("--max-steps", type=int, default=500, help="most solver steps per start (default 500)")
-    report.add_argument("--bootstrap", type=int, metavar="N", help="intervals and bands from N bootstrap resamples")
+    _add_fit_options(report)
     report.add_argument(
         "--posterior", action="store_true", help="intervals from the Bayesian posterior (NUTS) instead of a bootstrap"
     )
-    report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
-    report.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     report.add_argument(
         "--target",
         action="append",
@@ -406,74 +547,99 @@ def _cmd_report(args, argv: list[str]) -> int:
     from ._objectives import make_loss
     from .laws import get
     from .report import write_report
+    from .report._document import check_out, check_scale
 
     if args.posterior and args.bootstrap:
         raise UsageError("choose --bootstrap N or --posterior, not both")
-    if args.posterior and args.save:
-        raise UsageError("--save keeps fits and bootstraps; a posterior cannot be saved yet")
     law = get(args.law)
     x = _parse_x(args.x)
     targets = _parse_targets(args.target, law.inputs)
-    if args.max_steps <= 0:
-        raise UsageError(f"--max-steps must be a positive integer, got {args.max_steps}")
-    if args.bootstrap is not None and not 2 <= args.bootstrap <= 1_000_000:
-        raise UsageError(f"--bootstrap must be between 2 and 1000000 resamples, got {args.bootstrap}")
-    if not 0 < args.level < 1:
-        raise UsageError(f"--level must be between 0 and 1, got {args.level}")
-    for option, path in (("--out", args.out), ("--save", args.save)):
-        if path is not None:
-            try:
-                _check_writable(path)
-            except ScalejaxError as err:
-                raise UsageError(str(err).replace("--json", option, 1)) from None
-    frame = _read_csv(args.csv)
+    _check_options(args)
     loss = make_loss(args.loss, args.delta)
+    _check_output("--out", args.out)
+    _, folder = check_out(args.out, what=f"--out {display(args.out)}", probe=True)
+    if args.save is not None:
+        _check_output("--save", args.save)
+    refuse_overlaps(
+        {"the CSV": args.csv},
+        {"--out": args.out, "--save": args.save},
+        {f"the figures folder of --out {display(args.out)}": folder} if folder is not None else None,
+    )
+    frame = _read_csv(args.csv)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
+        warnings.simplefilter("always")
         data = make_data(law, frame, x, args.y, args.weights, None, loss, row_name="line")
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    start = time.perf_counter()
-    if args.bootstrap:
-        result = bootstrap(
-            law, data, n=args.bootstrap, seed=args.seed, loss=loss, level=args.level, max_steps=args.max_steps
-        )
-        print(f"bootstrap: {result.n_converged}/{result.n_resamples} resamples converged")
-    elif args.posterior:
-        from .bayes import posterior
+        check_scale(law, data)
+        start = time.perf_counter()
+        if args.bootstrap:
+            result = bootstrap(
+                law, data, n=args.bootstrap, seed=args.seed, loss=loss, level=args.level, max_steps=args.max_steps
+            )
+            summary = f"bootstrap: {result.n_converged}/{result.n_resamples} resamples converged"
+        elif args.posterior:
+            from .bayes import posterior
 
-        if args.loss != "huber":
-            raise UsageError("--posterior starts from the Huber fit; drop --loss")
-        point = fit(law, data, loss=loss, max_steps=args.max_steps)
-        result = posterior(law, data, seed=args.seed, level=args.level, init=point)
-        d = result.diagnostics
-        print(f"posterior: R-hat max {d['rhat_max']:.4f}, ESS min {d['ess_min']:.0f}, divergences {d['divergences']}")
-    else:
-        result = fit(law, data, loss=loss, max_steps=args.max_steps)
-        print(f"fit: {result.n_converged}/{result.n_starts} starts converged, {result.n_at_best} at the best optimum")
-    command = "scalejax " + shlex.join(argv)
-    write_report(result, targets=targets, out=args.out, level=args.level, command=command)
-    print(f"wrote {args.out} in {time.perf_counter() - start:.1f} s")
+            point = fit(law, data, loss=loss, max_steps=args.max_steps)
+            result = posterior(law, data, seed=args.seed, level=args.level, init=point)
+            d = result.diagnostics
+            summary = (
+                f"posterior: R-hat max {d['rhat_max']:.4f}, ESS min {d['ess_min']:.0f}, divergences {d['divergences']}"
+            )
+        else:
+            result = fit(law, data, loss=loss, max_steps=args.max_steps)
+            summary = (
+                f"fit: {result.n_converged}/{result.n_starts} starts converged, {result.n_at_best} at the best optimum"
+            )
+        command = "scalejax " + shlex.join(display(a) for a in argv)
+        # The report (with its figures folder) and --save appear together, or neither does.
+        with output_set():
+            write_report(result, targets=targets, out=args.out, level=args.level, command=command)
+            if args.save:
+                save(result, args.save)
+        seconds = time.perf_counter() - start
+    for note in dict.fromkeys(_note(w) for w in caught):
+        print(f"warning: {one_line(note)}", file=sys.stderr)
+    lines = [summary, f"wrote {display(args.out)} in {seconds:.1f} s"]
     if args.save:
-        save(result, args.save)
-        print(f"saved {args.save}")
+        lines.append(f"saved {display(args.save)}")
+    print("\n".join(lines), flush=True)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `scalejax` command; returns the exit status."""
     try:
-        argv = sys.argv[1:] if argv is None else list(argv)
-        args = _parser().parse_args(argv)
-        if args.command == "report":
-            return _cmd_report(args, argv)
-        return {"fit": _cmd_fit, "laws": _cmd_laws, "demo": _cmd_demo}[args.command](args)
+        with terminate_cleanly(redeliver=False):
+            argv = sys.argv[1:] if argv is None else list(argv)
+            args = _parser().parse_args(argv)
+            if args.command == "report":
+                return _cmd_report(args, argv)
+            return {"fit": _cmd_fit, "laws": _cmd_laws, "demo": _cmd_demo}[args.command](args)
     except ScalejaxError as err:
         print(f"scalejax: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("scalejax: interrupted", file=sys.stderr)
         return 130
+    except Terminated as stop:
+        print(f"scalejax: terminated (signal {stop.signum}); nothing was left half-written", file=sys.stderr)
+        return 128 + stop.signum
+    except BrokenPipeError:
+        # The reader of standard output went away (`| head -1`): every file is already written, so end quietly.
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's final flush raises nothing."""
+    if sys.stdout is not sys.__stdout__:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _use_all_cores() -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,10 @@ import pytest
 
 import scalejax as sj
 from scalejax.cli import main
+from scalejax.schema import SCHEMA_VERSION, fit_schema
+
+jsonschema = pytest.importorskip("jsonschema")
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 EXAMPLE = sj.datasets.load_example("chinchilla")
 STARTS_ARGS = ["--law", "chinchilla", "--x", "N=params", "--x", "D=tokens", "--y", "loss"]
@@ -30,6 +36,14 @@ def run(argv, capsys):
     return status, out, err
 
 
+def assert_valid(payload: dict) -> None:
+    """The payload satisfies the packaged JSON Schema, and the schema documents every key it holds."""
+    schema = fit_schema()
+    jsonschema.Draft202012Validator(schema).validate(payload)
+    assert set(payload) <= set(schema["properties"]), set(payload) - set(schema["properties"])
+    assert payload["schema_version"] == SCHEMA_VERSION
+
+
 def test_fit_writes_json_matching_the_python_api(good_csv, tmp_path, capsys):
     out_path = tmp_path / "fit.json"
     status, out, err = run(["fit", good_csv, *STARTS_ARGS, "--json", out_path], capsys)
@@ -43,9 +57,10 @@ def test_fit_writes_json_matching_the_python_api(good_csv, tmp_path, capsys):
     assert payload["objective"] == pytest.approx(reference.objective, rel=1e-12)
     assert payload["n_starts"] == 4500
     assert 1 <= payload["n_at_best"] <= payload["n_starts_converged"] <= 4500
-    assert "intervals" not in payload
+    assert "intervals" not in payload and "n_converged" not in payload  # starts are n_starts_converged
     assert all(np.isfinite(v) and v > 0 for v in payload["stderr"].values())
     assert "alpha" in out and "wrote" in out
+    assert_valid(payload)
 
 
 def test_bootstrap_adds_intervals_and_n_converged(good_csv, tmp_path, capsys):
@@ -61,6 +76,95 @@ def test_bootstrap_adds_intervals_and_n_converged(good_csv, tmp_path, capsys):
         assert lo < payload["params"][name] < hi
         assert [lo, hi] == pytest.approx([reference.loc[name, "lo"], reference.loc[name, "hi"]], rel=1e-9)
     assert payload["n_converged"] == payload["n_resamples"] == 50
+    assert payload["level"] == 0.95
+    assert_valid(payload)
+
+
+def test_level_sets_every_interval(good_csv, tmp_path, capsys):
+    out_path = tmp_path / "boot.json"
+    argv = ["fit", good_csv, *STARTS_ARGS, "--bootstrap", "50", "--seed", "3", "--level", "0.8", "--json", out_path]
+    status, out, err = run(argv, capsys)
+    assert status == 0, err
+    payload = json.loads(out_path.read_text())
+    reference = sj.bootstrap("chinchilla", EXAMPLE, x={"N": "N", "D": "D"}, y="loss", n=50, seed=3).interval(0.8)
+    for name, (lo, hi) in payload["intervals"].items():
+        assert [lo, hi] == pytest.approx([reference.loc[name, "lo"], reference.loc[name, "hi"]], rel=1e-9)
+    assert payload["level"] == 0.8
+    assert out.splitlines()[5].split()[-2:] == ["lo80", "hi80"]  # the table's header names the level
+    assert_valid(payload)
+
+
+@pytest.mark.parametrize("path", ["-", "/dev/stdout"])
+def test_json_to_stdout_pipes_into_json_tool(path, tmp_path):
+    """`scalejax fit ... --json - | python -m json.tool`: standard output is the JSON and nothing else."""
+    x = np.geomspace(1e3, 1e9, 8)
+    csv = tmp_path / "runs.csv"
+    pd.DataFrame({"params": x, "loss": 1.7 + 400.0 * x**-0.3}).to_csv(csv, index=False)
+    argv = ["fit", str(csv), "--law", "power", "--x", "x=params", "--y", "loss", "--json", path]
+    fit = subprocess.Popen(
+        [sys.executable, "-m", "scalejax.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    tool = subprocess.run([sys.executable, "-m", "json.tool"], stdin=fit.stdout, capture_output=True, check=False)
+    fit.stdout.close()
+    fit_err = fit.stderr.read().decode()
+    fit.stderr.close()
+    assert fit.wait() == 0 and tool.returncode == 0, (fit_err, tool.stderr)
+    payload = json.loads(tool.stdout)
+    assert payload["law"] == "power" and "objective: " in fit_err  # the table went to stderr
+    assert_valid(payload)
+
+
+@pytest.mark.slow
+def test_posterior_json_matches_the_schema(tmp_path, capsys, monkeypatch):
+    """Real `--posterior` output (2 short chains, to stay quick) validates against the schema."""
+    import scalejax.bayes
+
+    real = scalejax.bayes.posterior
+    monkeypatch.setattr(
+        scalejax.bayes, "posterior", lambda *a, **k: real(*a, **{**k, "chains": 2, "draws": 100, "warmup": 100})
+    )
+    x = np.geomspace(1e3, 1e9, 8)
+    noise = np.array([0.01, -0.02, 0.015, -0.005, 0.02, -0.01, 0.005, -0.015])
+    csv = tmp_path / "runs.csv"
+    pd.DataFrame({"params": x, "loss": (1.7 + 400.0 * x**-0.3) * (1 + noise)}).to_csv(csv, index=False)
+    out_path = tmp_path / "post.json"
+    argv = ["fit", csv, "--law", "power", "--x", "x=params", "--y", "loss", "--posterior", "--json", out_path]
+    status, _, err = run(argv, capsys)
+    assert status == 0, err
+    payload = json.loads(out_path.read_text())
+    assert payload["posterior"]["chains"] == 2 and set(payload["posterior"]["intervals"]) >= {"E", "A", "alpha"}
+    assert_valid(payload)
+
+
+def test_the_readme_documents_the_keys_the_schema_defines():
+    """The README's table of JSON keys and the packaged schema agree, key for key and on when each appears."""
+    section = README.read_text().split("## Command line", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \|", section, flags=re.MULTILINE)
+    documented = {key: when.strip() for key, when in rows}
+    schema = fit_schema()
+    assert set(documented) == set(schema["properties"])
+    assert {k for k, when in documented.items() if when == "always"} == set(schema["required"])
+    bootstrap = {k for k, when in documented.items() if when == "`--bootstrap`"}
+    assert bootstrap == {"intervals", *schema["dependentRequired"]["intervals"]}
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        ([], ["examples:", "scalejax fit runs.csv", "'scalejax COMMAND --help'"]),
+        (["fit"], ["examples:", "--json - | python -m json.tool", "--level", "/dev/stdin", "fit.schema.json"]),
+        (["report"], ["examples:", "--out report.md --save boot.npz", "both or neither"]),
+    ],
+)
+def test_help_shows_examples(argv, needles, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--help"])
+    out, err = capsys.readouterr()
+    assert stop.value.code == 0 and err == ""
+    for needle in needles:
+        assert needle in out, needle
 
 
 def test_loss_options_reach_the_fit(good_csv, tmp_path, capsys):

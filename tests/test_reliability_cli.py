@@ -156,7 +156,17 @@ BAD_OPTIONS = {
         st.sampled_from(["1.5", "inf", ""]),
         ANY_TEXT.filter(not_int),
     ),
-    "--seed": st.one_of(st.integers(max_value=-1).map(str), st.sampled_from(["1.0", "seed", ""])),
+    "--seed": st.one_of(
+        st.integers(max_value=-1).map(str),
+        st.integers(min_value=2**63).map(str),  # beyond JAX's 64-bit seeds: an OverflowError under --posterior
+        st.sampled_from(["1.0", "seed", "", str(2**64)]),
+    ),
+    "--level": st.one_of(
+        st.floats(max_value=0).map(repr),
+        st.floats(min_value=1).map(repr),
+        st.sampled_from(["nan", "inf", "-inf", "0", "1", "", "95", "95%"]),
+        ANY_TEXT.filter(not_float),
+    ),
     "--delta": st.one_of(
         st.floats(max_value=0).map(repr),
         st.sampled_from(["nan", "inf", "-inf", "1e400", "0", "-0.0", "", "abc"]),
@@ -166,15 +176,21 @@ BAD_OPTIONS = {
 }
 
 
+@pytest.mark.parametrize("command", ["fit", "report"])
 @pytest.mark.parametrize("option", sorted(BAD_OPTIONS))
 @FUZZ
 @given(data=st.data())
-def test_absurd_option_values(option, data, good_csv, capsys):
+def test_absurd_option_values(command, option, data, good_csv, tmp_path, capsys):
+    """`fit` and `report` check every option alike, before any work (`--posterior` makes a bad seed fatal)."""
     value = data.draw(BAD_OPTIONS[option].filter(lambda s: not s.startswith("-") or s[1:2].isdigit() or s == "-inf"))
-    status, out, err = run([*fit_args(good_csv), f"{option}={value}"], capsys)
+    argv = [*fit_args(good_csv), f"{option}={value}", "--posterior" if option == "--seed" else "--y=loss"]
+    if command == "report":
+        argv = ["report", *argv[1:], "--out", tmp_path / "r.html"]
+    status, out, err = run(argv, capsys)
     word = {"--delta": "delta"}.get(option, option)
     assert_refused(status, out, err, word)
-    handled(f"cli: bad {option}")
+    assert out == ""
+    handled(f"cli: bad {option} ({command})")
 
 
 @FUZZ

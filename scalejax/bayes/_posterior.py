@@ -721,6 +721,8 @@ def _laplace_covariance(h: np.ndarray) -> np.ndarray:
     (NUTS adapts its mass matrix from there).
     """
     h = 0.5 * (h + h.T)
+    if not np.all(np.isfinite(h)):  # no curvature to whiten by: the sampler adapts from the identity
+        return np.eye(h.shape[0])
     eig, vec = np.linalg.eigh(h)
     floor = max(float(eig.max()) * 1e-10, 1e-4)
     return (vec / np.maximum(eig, floor)) @ vec.T

@@ -7,8 +7,11 @@ import dataclasses
 import datetime
 import html
 import io
+import math
 import os
 import platform
+import re
+import urllib.parse
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from matplotlib.figure import Figure
 
 from .._draws import Draws
 from .._errors import ScalejaxError
-from .._output import write_atomic
+from .._output import check_target, display, output_set, stage_folder, write_atomic
 from . import _figures as figures
 from . import _tables as tables
 
@@ -27,13 +30,23 @@ __all__ = ["write_report"]
 _PACKAGES = ("scalejax", "jax", "jaxlib", "numpy", "pandas", "matplotlib", "scipy", "numpyro")
 
 
+class Code(str):
+    """Inline code in a paragraph: shown monospaced, escaped like any other text."""
+
+
+# A paragraph is plain text or a sequence of plain text and `Code` pieces. Nothing in it is markup: every
+# piece is escaped once, when rendered (`_html_inline` for HTML, `_md_inline` for Markdown), so a law or
+# column name can never inject markup, whatever it holds.
+Paragraph = str | tuple[str, ...]
+
+
 @dataclasses.dataclass
 class Section:
     """One part of the report: a heading, paragraphs, tables and at most one figure."""
 
     id: str
     title: str
-    text: list[str] = dataclasses.field(default_factory=list)
+    text: list[Paragraph] = dataclasses.field(default_factory=list)
     tables: list[tuple[str, pd.DataFrame]] = dataclasses.field(default_factory=list)
     figure: Figure | None = None
     alt: str = ""
@@ -56,7 +69,9 @@ def write_report(
     `out` ending in `.md` writes Markdown with the figures as PNG files in a
     folder beside it (`<name>_files/`); anything else writes one
     self-contained HTML file (figures embedded as base64 PNG, no scripts, no
-    external resources). Files are written atomically.
+    external resources). Every name from the law or the data is escaped for
+    the format written. Files are written atomically, and a Markdown report
+    and its folder are swapped in together (see `scalejax._output`).
 
     Args:
         draws: a `Fit`, `Bootstrap`, posterior or other `Draws`.
@@ -78,27 +93,82 @@ def write_report(
     """
     if not isinstance(draws, Draws):
         raise ScalejaxError(f"write_report needs draws (a Fit, Bootstrap or Posterior), got {type(draws).__name__}")
-    out = Path(out)
-    if out.is_dir():
-        raise ScalejaxError(f"{out}: is a directory; give a file name ending in .html or .md")
-    if not out.resolve().parent.is_dir():
-        raise ScalejaxError(f"{out}: directory {out.resolve().parent} does not exist")
+    target, folder = check_out(out)
     data = tables.data_of(draws, data)
     level = tables.level_of(draws, level)
+    check_scale(draws.law, data)
     if targets is not None:
         tables.targets_frame(draws, targets)  # fail on bad targets before any work
     title = title or f"Scaling-law report: {draws.law.name}"
     with figures._style():
         sections = build_sections(draws, data, targets, level, compute, command)
     try:
-        if out.suffix.lower() == ".md":
-            _write_markdown(out, title, draws, sections)
+        if folder is not None:
+            _write_markdown(target, folder, title, sections)
         else:
-            write_atomic(out, _html(title, draws, sections))
+            write_atomic(target, _html(title, sections))
     finally:
         for section in sections:
             section.figure = None
-    return out
+    return Path(out)
+
+
+def check_out(out, *, what: str | None = None, probe: bool = False) -> tuple:
+    """Check the report's path before any work: returns its output target and, for Markdown, its figures folder.
+
+    Args:
+        out: the report's path.
+        what: how messages name it (default: the path).
+        probe: also try creating a temporary file beside it (see `check_target`).
+
+    Returns:
+        `(target, folder)`: the `Target` of the report, and the figures folder
+        (`<stem>_files` beside it) for a `.md` report, else None.
+    """
+    label = what or display(out)
+    target = check_target(out, what=label, probe=probe)
+    folder = None
+    if Path(out).suffix.lower() == ".md":
+        if target.kind != "file":
+            raise ScalejaxError(f"{label}: a Markdown report needs a folder of figures beside it; give a file path")
+        folder = Path(out).with_name(f"{Path(out).stem}_files")
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise ScalejaxError(
+                f"{label}: the figures go in {display(folder)}, which exists and is not a folder; move it away"
+            )
+    return target, folder
+
+
+# Default targets are up to 100x the largest run in each input and the frontier reaches 1000x its compute:
+# the report needs that much headroom on its compute axis.
+_HEADROOM = 1e5
+
+
+def check_scale(law, data) -> None:
+    """Refuse inputs whose compute axis would overflow float64 before any work, with the fix.
+
+    The report draws runs against compute `C = 6 N D` (or the law's first
+    input); for N and D near 1e200 that product is infinite and every figure
+    would fail later with a misleading message.
+    """
+    if data is None:
+        return
+    with np.errstate(all="ignore"):
+        scale, label = tables.scale_of(law, data.x)
+        scale = np.asarray(scale, dtype=np.float64)
+        finite = np.isfinite(scale * _HEADROOM)
+    if finite.all():
+        return
+    if tables.is_compute_law(law):
+        n, d = np.asarray(data.x["N"], dtype=np.float64), np.asarray(data.x["D"], dtype=np.float64)
+        largest = float(np.max(np.log10(tables.FLOPS_PER_PARAM_TOKEN) + np.log10(n) + np.log10(d)))
+    else:
+        largest = float(np.max(np.log10(np.abs(scale))))
+    raise ScalejaxError(
+        f"the report's axis {label} reaches about 1e{math.floor(largest)} for the largest run, beyond the range of "
+        f"float64 (1e308) once extrapolated; express the inputs in larger units (e.g. N in billions, D in "
+        "billions of tokens) and fit again"
+    )
 
 
 def build_sections(draws, data, targets, level, compute, command) -> list[Section]:
@@ -117,9 +187,9 @@ def build_sections(draws, data, targets, level, compute, command) -> list[Sectio
     sections.append(s)
 
     s = Section("parameters", "Parameters")
-    equation = f": {html.escape(law.equation)}" if law.equation else ""
-    reference = f" ({html.escape(law.reference)})" if law.reference else ""
-    s.text.append(f"Law <code>{html.escape(law.name)}</code>{equation}{reference}")
+    equation = f": {law.equation}" if law.equation else ""
+    reference = f" ({law.reference})" if law.reference else ""
+    s.text.append(("Law ", Code(law.name), equation + reference))
     table, how = tables.parameter_table(draws, level)
     s.text.append(f"{kind} with {draws.n_draws} draw{'s' if draws.n_draws != 1 else ''}; intervals: {how}.")
     s.tables.append(("Parameters", table))
@@ -191,7 +261,7 @@ def build_sections(draws, data, targets, level, compute, command) -> list[Sectio
         except ScalejaxError as err:  # a failed refit is a finding of the backtest, not a failed report
             reason = f"the refit on the smaller runs failed: {err}"
     if result is None:
-        s.text.append("Skipped: " + html.escape(reason))
+        s.text.append("Skipped: " + reason)
     else:
         s.text.append(
             f"Refitted on the {result.n_train} runs up to scale {result.train_scale:.3g} ({result.method}) and "
@@ -217,7 +287,7 @@ def build_sections(draws, data, targets, level, compute, command) -> list[Sectio
     sections.append(s)
 
     s = Section("reproduce", "Reproduce")
-    s.text.append(f"Command: <code>{html.escape(command or _python_call(draws))}</code>")
+    s.text.append(("Command: ", Code(command or _python_call(draws))))
     s.tables.append(("Versions", pd.DataFrame({"version": pd.Series(_versions())}).rename_axis("package")))
     s.text.append(f"Written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}.")
     sections.append(s)
@@ -310,7 +380,15 @@ nav a { margin-right: .8em; }
 """
 
 
-def _html(title: str, draws, sections: list[Section]) -> str:
+def _html_inline(paragraph: Paragraph) -> str:
+    """A paragraph as HTML: the one place report text is escaped for HTML."""
+    pieces = (paragraph,) if isinstance(paragraph, str) else paragraph
+    return "".join(
+        f"<code>{html.escape(piece)}</code>" if isinstance(piece, Code) else html.escape(piece) for piece in pieces
+    )
+
+
+def _html(title: str, sections: list[Section]) -> str:
     nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
     parts = [
         "<!DOCTYPE html>",
@@ -321,7 +399,7 @@ def _html(title: str, draws, sections: list[Section]) -> str:
     ]
     for s in sections:
         parts.append(f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>')
-        parts += [f"<p>{t}</p>" for t in s.text]
+        parts += [f"<p>{_html_inline(t)}</p>" for t in s.text]
         if s.figure is not None:
             data = base64.b64encode(_png(s.figure)).decode("ascii")
             parts.append(f'<img class="figure" alt="{html.escape(s.alt)}" src="data:image/png;base64,{data}">')
@@ -331,30 +409,63 @@ def _html(title: str, draws, sections: list[Section]) -> str:
     return "\n".join(parts)
 
 
-def _md_text(text: str) -> str:
-    return html.unescape(text.replace("<code>", "`").replace("</code>", "`"))
+# Characters with a meaning anywhere in a line of Markdown (CommonMark, GitHub's tables and $math$), and
+# those that start a block at the beginning of a line: each is written backslash-escaped.
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>&|~$])")
+_MD_LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)])")
+
+
+def _md_escape(text: str, *, block: bool = True) -> str:
+    """Plain text as Markdown that shows exactly that text: no markup, no raw HTML, no math, one line.
+
+    `block=False` for a table cell, where a leading `-` or `1.` starts no list.
+    """
+    text = " ".join(str(text).splitlines())
+    text = _MD_INLINE.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text) if block else text
+
+
+def _md_code(text: str) -> str:
+    """Inline code in Markdown: fenced with more backticks than the text holds in a row (CommonMark)."""
+    text = " ".join(str(text).splitlines())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_inline(paragraph: Paragraph) -> str:
+    """A paragraph as Markdown: the one place report text is escaped for Markdown."""
+    pieces = (paragraph,) if isinstance(paragraph, str) else paragraph
+    return "".join(_md_code(piece) if isinstance(piece, Code) else _md_escape(piece) for piece in pieces)
 
 
 def _md_table(caption: str, frame: pd.DataFrame) -> str:
     header = [str(frame.index.name or ""), *(str(c) for c in frame.columns)]
-    lines = [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        f"**{_md_escape(caption)}**",
+        "",
+        "| " + " | ".join(_md_escape(h, block=False) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     for i, row in zip(frame.index, frame.itertuples(index=False), strict=True):
         cells = [_format(i), *(_format(v) for v in row)]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append("| " + " | ".join(_md_escape(c, block=False) for c in cells) + " |")
     return "\n".join(lines)
 
 
-def _write_markdown(out: Path, title: str, draws, sections: list[Section]) -> None:
-    folder = out.with_name(f"{out.stem}_files")
-    folder.mkdir(exist_ok=True)
-    lines = [f"# {title}", ""]
-    for s in sections:
-        lines += [f"## {s.title}", ""]
-        lines += [_md_text(t) + "\n" for t in s.text]
-        if s.figure is not None:
-            path = folder / f"{s.id}.png"
-            write_atomic(path, _png(s.figure))
-            lines += [f"![{s.alt}]({folder.name}/{path.name})", ""]
-        for caption, frame in s.tables:
-            lines += [_md_table(caption, frame), ""]
-    write_atomic(out, "\n".join(lines))
+def _write_markdown(target, folder: Path, title: str, sections: list[Section]) -> None:
+    """The Markdown file and its figures folder, staged and swapped in together."""
+    link = urllib.parse.quote(os.fsencode(folder.name))
+    with output_set():
+        staged = stage_folder(folder, what=f"{display(target.given)} (figures folder {display(folder)})")
+        lines = [f"# {_md_escape(title)}", ""]
+        for s in sections:
+            lines += [f"## {_md_escape(s.title)}", ""]
+            lines += [_md_inline(t) + "\n" for t in s.text]
+            if s.figure is not None:
+                name = f"{s.id}.png"
+                (staged / name).write_bytes(_png(s.figure))
+                lines += [f"![{_md_escape(s.alt)}]({link}/{name})", ""]
+            for caption, frame in s.tables:
+                lines += [_md_table(caption, frame), ""]
+        write_atomic(target, "\n".join(lines))

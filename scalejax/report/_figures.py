@@ -60,8 +60,17 @@ def _pct(level: float) -> str:
     return f"{100 * level:g}%"
 
 
+def _plain(text) -> str:
+    """`text` as a label matplotlib shows as written: each `$` escaped, so names never start mathtext.
+
+    A column named `loss $\\undefinedcmd$` or `cost_$_per_$_token` would
+    otherwise be parsed as TeX math and fail (or render as math) when drawn.
+    """
+    return str(text).replace("$", r"\$")
+
+
 def _y_label(data) -> str:
-    return str(data.columns.get("y", "y")) if data is not None else "y"
+    return _plain(data.columns.get("y", "y")) if data is not None else "y"
 
 
 def _color_input(law) -> str | None:
@@ -177,7 +186,7 @@ def _draw_fit(draws, data, level) -> Figure:
                     lw=0,
                     label=f"{_pct(level)} band over {draws.n_draws} draws" if i == 0 else None,
                 )
-        ax.set_title(f"{law.name}: observed runs and fitted curves at {sizes.size} model sizes")
+        ax.set_title(f"{_plain(law.name)}: observed runs and fitted curves at {sizes.size} model sizes")
     elif len(law.inputs) == 1:
         pred = tables.band(draws, {law.inputs[0]: grid}, level)
         ax.plot(grid, pred["y"], color="C3", lw=1.6, label="fitted law (central estimate)")
@@ -191,7 +200,7 @@ def _draw_fit(draws, data, level) -> Figure:
                 lw=0,
                 label=f"{_pct(level)} band over {draws.n_draws} draws",
             )
-        ax.set_title(f"{law.name}: observed runs and fitted law")
+        ax.set_title(f"{_plain(law.name)}: observed runs and fitted law")
     else:
         pred = tables.band(draws, data.x, level)
         yerr = None if not banded else np.abs(np.stack([pred["y"] - pred["lo"], pred["hi"] - pred["y"]]))
@@ -205,14 +214,14 @@ def _draw_fit(draws, data, level) -> Figure:
             lw=0.8,
             label="fitted value" + (f" with {_pct(level)} interval" if banded else ""),
         )
-        ax.set_title(f"{law.name}: observed runs and fitted values")
+        ax.set_title(f"{_plain(law.name)}: observed runs and fitted values")
     _set_log(ax, scale, data.y)
     if ax.get_yscale() == "linear":
         _limit_y(ax, data.y)
-    ax.set_xlabel(scale_label)
+    ax.set_xlabel(_plain(scale_label))
     ax.set_ylabel(_y_label(data))
     if color_by:
-        fig.colorbar(points, ax=ax, label=f"{'model size N' if color_by == 'N' else color_by}")
+        fig.colorbar(points, ax=ax, label="model size N" if color_by == "N" else _plain(color_by))
     ax.legend(loc="best")
     return fig
 
@@ -255,11 +264,11 @@ def _draw_residuals(draws, data) -> Figure:
     )
     ax.axhline(0.0, color="0.3", lw=0.8)
     _set_log(ax, scale)
-    ax.set_xlabel(scale_label)
+    ax.set_xlabel(_plain(scale_label))
     ax.set_ylabel(f"log(observed / fitted {_y_label(data)})")
     ax.set_title("residuals at the central estimate")
     if color_by:
-        fig.colorbar(points, ax=ax, label="model size N" if color_by == "N" else color_by)
+        fig.colorbar(points, ax=ax, label="model size N" if color_by == "N" else _plain(color_by))
     finite = resid[np.isfinite(resid)]
     hist.hist(finite, bins=max(5, min(30, finite.size // 3)), color="C0", alpha=0.8)
     hist.axvline(0.0, color="0.3", lw=0.8)
@@ -328,15 +337,15 @@ def _draw_pairs(draws, max_points) -> Figure:
                 ax.set_xscale("log")
             ax.tick_params(labelsize=7)
             if i == k - 1:
-                ax.set_xlabel(names[j])
+                ax.set_xlabel(_plain(names[j]))
             else:
                 ax.tick_params(labelbottom=False)
             if j == 0 and i > 0:
-                ax.set_ylabel(names[i])
+                ax.set_ylabel(_plain(names[i]))
             elif j > 0:
                 ax.tick_params(labelleft=False)
     note = "" if draws.n_draws > 1 else " (a single fit: no spread)"
-    fig.suptitle(f"{draws.n_draws} draws of {draws.law.name}{note}; red: central estimate")
+    fig.suptitle(f"{draws.n_draws} draws of {_plain(draws.law.name)}{note}; red: central estimate")
     return fig
 
 
@@ -396,9 +405,9 @@ def _draw_extrapolation(draws, data, table, level) -> Figure:
         label="forecast" + (f" with {_pct(level)} interval" if banded else " (central estimate)"),
     )
     for xi, yi, name in zip(x_targets, table["y"], table.index, strict=True):
-        ax.annotate(f"{name}", (xi, yi), xytext=(0, 9), textcoords="offset points", fontsize=9, ha="center")
+        ax.annotate(_plain(name), (xi, yi), xytext=(0, 9), textcoords="offset points", fontsize=9, ha="center")
     _set_log(ax, np.concatenate(xs), np.concatenate(ys))
-    ax.set_xlabel(label)
+    ax.set_xlabel(_plain(label))
     ax.set_ylabel(_y_label(data))
     ax.set_title(f"extrapolation to {len(table)} target run{'s' if len(table) != 1 else ''} (numbered as in the table)")
     ax.legend(loc="best")
@@ -527,9 +536,9 @@ def _draw_backtest(draws, data, result, level) -> Figure:
     )
     ax.axvline(result.train_scale, color="0.4", ls="--", lw=0.8)
     _set_log(ax, scale, data.y)
-    ax.set_xlabel(scale_label)
+    ax.set_xlabel(_plain(scale_label))
     ax.set_ylabel(_y_label(data))
-    ax.set_title(f"backtest: {tables.refit_kind(result.method)} on the smaller runs")
+    ax.set_title(f"backtest: {_plain(tables.refit_kind(result.method))} on the smaller runs")
     ax.legend(loc="best")
     rel = 100 * t["rel_error"]
     rerr = None
@@ -538,7 +547,7 @@ def _draw_backtest(draws, data, result, level) -> Figure:
     err.errorbar(t["scale"], rel, yerr=rerr, fmt="o", ms=4, color="C3", capsize=2, lw=1)
     err.axhline(0.0, color="0.3", lw=0.8)
     _set_log(err, t["scale"])
-    err.set_xlabel(scale_label)
+    err.set_xlabel(_plain(scale_label))
     err.set_ylabel("forecast error (% of observed)")
     summary = result.summary()
     err.set_title(f"mean |error| {100 * summary['mean_abs_rel_error']:.2f}%")
@@ -574,16 +583,16 @@ def _draw_diagnostics(draws) -> Figure:
     names = list(outcomes)
     counts = [outcomes[k] for k in names]
     colors = ["C2" if i == 0 else "C3" for i in range(len(names))]
-    bars = ax.bar(names, counts, color=colors)
+    bars = ax.bar([_plain(name) for name in names], counts, color=colors)
     ax.bar_label(bars, fontsize=8)
     ax.set_ylabel("lanes")
     ax.set_title("lane outcomes")
     ax.tick_params(axis="x", labelrotation=20)
     for ax, column in zip(axes[1:], numeric, strict=True):
-        ax.bar(per_param.index.astype(str), per_param[column], color="C0")
+        ax.bar([_plain(name) for name in per_param.index], per_param[column], color="C0")
         if "hat" in column.lower():
             ax.axhline(1.01, color="C3", ls="--", lw=1, label="1.01")
             ax.legend(loc="best")
-        ax.set_title(column)
+        ax.set_title(_plain(column))
         ax.tick_params(axis="x", labelrotation=30)
     return fig
