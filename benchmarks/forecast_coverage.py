@@ -392,6 +392,9 @@ def synthetic(n_sets: int, n_boot: int) -> None:
         )
     ratio = rows["calibrated_width"] / rows["today_width"]
     print(f"- width calibrated / today: mean {ratio.mean():.3f}, median {ratio.median():.3f}, max {ratio.max():.3f}")
+    print(f"- forecasts widened by more than 20%: {int((ratio > 1.2).sum())}/{len(rows)}")
+    kept = rows.groupby("backtest").apply(lambda g: bool(np.allclose(g.calibrated_width, g.noise_width)))
+    print(f"- data sets where the calibration kept the intervals (no growth chosen): {int(kept.sum())}/{len(kept)}")
     ratio = rows["calibrated_width"] / rows["noise_width"]
     print(f"- width calibrated / noise: mean {ratio.mean():.3f}, max {ratio.max():.3f}")
 

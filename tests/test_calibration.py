@@ -254,6 +254,18 @@ def test_chain_predictive_matches_the_closed_form_distribution(two_exact_steps):
         for q, column in ((0.025, "y_pred_lo"), (0.975, "y_pred_hi")):
             ref = scipy.optimize.brentq(lambda t, q=q: cdf(t) - q, 0.0, 3.0, xtol=1e-10)
             assert out[column][i] == pytest.approx(ref, abs=2e-3 * 0.5 * m + 1e-4)
+    # The noise given per draw and point (as Draws.noise evaluates it) is the same noise.
+    same = chain_predictive(
+        step1,
+        step2,
+        new,
+        first_sigma=np.full((1, 2), s1),
+        second_sigma=s2,
+        second_log_scale=False,
+        n_noise=400_000,
+        seed=1,
+    )
+    pd.testing.assert_frame_equal(same, out)
     # Without noise the predictive interval is the (here degenerate) parameter interval.
     quiet = chain_predictive(step1, step2, new, second_log_scale=False, n_noise=10)
     np.testing.assert_allclose(quiet.y_pred_lo, quiet.y, rtol=1e-12)

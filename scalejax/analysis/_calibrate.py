@@ -609,7 +609,8 @@ def chain_predictive(
         new: the first law's inputs, plus any other inputs of the second law.
         link: the second law's input fed by the first law (default: its only input).
         first_sigma, second_sigma: noise standard deviations on each step's fitted scale: a
-            scalar, `(S,)` per draw, or a `NoiseModel` (evaluated at `new`; step 2's at its own key).
+            scalar, `(S,)` per draw, `(S, m)` per draw and point, or a `NoiseModel` (evaluated
+            at `new`; step 2's at its own key).
         first_log_scale, second_log_scale: whether each step's noise is on the log scale.
         first_calibration, second_calibration: optional `Calibration`s of each step;
             their distances are read from `new` (so a step-2 calibration keyed by
@@ -659,7 +660,12 @@ def chain_predictive(
             sd = np.broadcast_to(sigma.sigma(x), (s, m))
         else:
             sig = np.asarray(sigma, dtype=np.float64)
-            sd = np.broadcast_to(sig[:s, None] if sig.ndim == 1 else sig, (s, m))
+            # A scalar, one value per draw (S,), or per draw and point (S, m), as Draws.noise gives them.
+            if sig.ndim == 1:
+                sig = sig[:s, None]
+            elif sig.ndim == 2:
+                sig = sig[:s]
+            sd = np.broadcast_to(sig, (s, m))
         if calibration is not None:
             sd = np.sqrt(sd**2 + calibration.extra_sd(distance)[None, :] ** 2)
         return sd
