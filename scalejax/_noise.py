@@ -219,7 +219,7 @@ def fit_noise(
         >>> rng = np.random.default_rng(0)
         >>> key = np.linspace(18, 22, 400)
         >>> model = fit_noise(0.01 * 10 ** (0.2 * (key - 20)) * rng.standard_normal(400), key)
-        >>> model.kind, round(model.slope / np.log(10), 1)
+        >>> model.kind, round(float(model.slope / np.log(10)), 1)
         ('log_linear', 0.2)
 
     References:

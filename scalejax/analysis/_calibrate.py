@@ -69,8 +69,8 @@ def interval_score(y, lo, hi, level: float) -> np.ndarray:
     it catches misses.
 
     Example:
-        >>> float(interval_score(1.0, 0.5, 2.0, 0.9)[()]), float(interval_score(3.0, 0.5, 2.0, 0.9)[()])
-        (1.5, 21.5)
+        >>> [round(float(interval_score(y, 0.5, 2.0, 0.9)), 6) for y in (1.0, 3.0)]
+        [1.5, 21.5]
 
     References:
         Gneiting & Raftery 2007, Strictly Proper Scoring Rules, Prediction, and Estimation (JASA), eq. (43).
