@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from .._data import Data
-from .._draws import _tails, law_inputs
+from .._draws import law_inputs, tails
 from .._errors import DataError, ScalejaxError
-from .._fit import Fit, fit, make_data
+from .._fit import Fit, fit, make_data, solver_config
 from .._law import Law
 from .._noise import NoiseModel, fit_noise, scale_key
 from .._objectives import Loss, make_loss
@@ -35,7 +35,7 @@ from ..solvers import CONVERGED, SolverConfig, solve_lanes
 
 # Fold lanes start at optima of the full data, a short way from their own: the exact Huber
 # curvature and light initial damping, as the bootstrap's warm-started lanes.
-WARM = {"curvature": "exact", "damping": 1e-5}
+WARM = SolverConfig(curvature="exact", damping=1e-5)
 
 __all__ = [
     "CUTOFFS",
@@ -56,7 +56,7 @@ N_WARM_STARTS = 64
 
 
 def _z(level: float) -> float:
-    return NormalDist().inv_cdf(_tails(level)[1])
+    return NormalDist().inv_cdf(tails(level)[1])
 
 
 def interval_score(y, lo, hi, level: float) -> np.ndarray:
@@ -76,7 +76,7 @@ def interval_score(y, lo, hi, level: float) -> np.ndarray:
         Gneiting & Raftery 2007, Strictly Proper Scoring Rules, Prediction, and Estimation (JASA), eq. (43).
     """
     y, lo, hi = (np.asarray(v, dtype=np.float64) for v in (y, lo, hi))
-    _tails(level)  # validates the level
+    tails(level)  # validates the level
     alpha = 1.0 - level
     return (hi - lo) + (2.0 / alpha) * np.maximum(lo - y, 0.0) + (2.0 / alpha) * np.maximum(y - hi, 0.0)
 
@@ -342,9 +342,11 @@ def calibrate(
     weights=None,
     loss: str = "huber",
     delta: float = 1e-3,
+    over_weight: float = 1.0,
     starts=None,
     method: str = "lm",
-    max_steps: int = 500,
+    max_steps: int | None = None,
+    solver: SolverConfig | None = None,
     flops_per_param_token: float = 6.0,
 ) -> Calibration:
     """Measure how forecast errors grow with extrapolation distance on the data itself (rolling-origin backtests).
@@ -390,7 +392,9 @@ def calibrate(
     Args:
         law: a `Law`, a built-in law's name, or a `Fit` (its data, loss and optimum
             are reused; leave `frame`, `x`, `y`, `weights`, `loss`, `delta` out).
-        frame, x, y, weights, loss, delta, starts, method, max_steps: as in `scalejax.fit`.
+        frame, x, y, weights, loss, delta, over_weight, starts, method, max_steps: as in `scalejax.fit`.
+        solver: a `SolverConfig` for the folds' lanes (default: warm lanes, exact Huber
+            curvature and damping 1e-5, as the bootstrap's).
         by: what orders the runs by scale: `"compute"` (`k N D`, from the law's inputs
             N and D, or from columns `N` and `D` of `frame`), a law input, or a
             column of `frame` (e.g. a checkpoint's compute for a law of loss).
@@ -429,9 +433,9 @@ def calibrate(
         base = law
     else:
         law_ = get_law(law)
-        loss_ = make_loss(loss, delta)
+        loss_ = make_loss(loss, delta, over_weight)
         data = make_data(law_, frame, x, y, weights, None, loss_)
-        base = fit(law_, data, loss=loss_, delta=delta, starts=starts, method=method, max_steps=max_steps)
+        base = fit(law_, data, loss=loss_, starts=starts, method=method, max_steps=max_steps)
     law_, loss_, data = base.law, base.loss, base.data
     p = law_.n_params
     key = _resolve_key(by, data, frame, flops_per_param_token)
@@ -467,7 +471,7 @@ def calibrate(
             data.x,
             target,
             method=method,
-            config=SolverConfig(max_steps=int(max_steps), **WARM),
+            config=solver_config(solver, max_steps, base=WARM),
             progress=False,
             desc="calibration folds",
         )
@@ -642,7 +646,7 @@ def chain_predictive(
         link = second.law.inputs[0]
     if link not in second.law.inputs:
         raise ScalejaxError(f"link {link!r} is not an input of law {second.law.name!r} {second.law.inputs}")
-    lo_q, hi_q = _tails(level)
+    lo_q, hi_q = tails(level)
     x1 = law_inputs(first.law, new, first.columns)
     probe = new.assign(**{link: 1.0}) if isinstance(new, pd.DataFrame) else {**dict(new), link: 1.0}
     x2 = {k: v for k, v in law_inputs(second.law, probe, second.columns).items() if k != link}
