@@ -62,7 +62,7 @@ def scale_key(x: Mapping[str, np.ndarray], by: str, *, flops_per_param_token: fl
     return np.log10(value)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True)
 class NoiseModel:
     """The observation noise of a law's fitted-scale residuals, `sigma(key) = exp(log_sigma + slope (key - center))`.
 
@@ -71,6 +71,9 @@ class NoiseModel:
     nearer end: the growth of forecast errors beyond the data is measured by
     `scalejax.analysis.calibrate`, not extrapolated from the residuals.
 
+    A frozen value of plain numbers, compared and hashed by value, so it can
+    be a static field of `Draws` and be saved as JSON.
+
     Attributes:
         kind: `"constant"` (slope 0) or `"log_linear"`.
         by: `"compute"` or the input the scale varies with.
@@ -78,9 +81,11 @@ class NoiseModel:
         slope: change of log sigma per decade of the key (0 for `constant`).
         center: the weighted mean key of the fitted runs.
         key_range: `(lo, hi)` keys of the fitted runs.
-        cov: `(2, 2)` asymptotic covariance of `(log_sigma, slope)` (row and column of slope 0 for `constant`).
+        cov_entries: `((var, cov), (cov, var))` asymptotic covariance of `(log_sigma, slope)`
+            (row and column of slope 0 for `constant`); `cov` as an array.
         n_runs: weighted runs the scale was estimated from.
-        scores: kind -> mean cross-validated Gaussian log density per run (NaN when not compared).
+        cv_scores: `((kind, mean cross-validated Gaussian log density per run), ...)` of the
+            kinds compared (empty when only one was fitted); `scores` as a dict.
         flops_per_param_token: `k` in `C = k N D`, with `by="compute"`.
     """
 
@@ -90,10 +95,20 @@ class NoiseModel:
     slope: float
     center: float
     key_range: tuple[float, float]
-    cov: np.ndarray
+    cov_entries: tuple[tuple[float, float], tuple[float, float]]
     n_runs: int
-    scores: Mapping[str, float]
+    cv_scores: tuple[tuple[str, float], ...] = ()
     flops_per_param_token: float = 6.0
+
+    @property
+    def cov(self) -> np.ndarray:
+        """`(2, 2)` asymptotic covariance of `(log_sigma, slope)`."""
+        return np.array(self.cov_entries, dtype=np.float64)
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Kind -> mean cross-validated log density per run (NaN for a kind not compared)."""
+        return {k: dict(self.cv_scores).get(k, float("nan")) for k in NOISE_KINDS}
 
     def scale(self, key) -> np.ndarray:
         """Noise standard deviation at log10 keys `key`: `(m,)`."""
@@ -264,6 +279,7 @@ def fit_noise(
     else:
         chosen = candidates[0]
     coef, cov = _fit_scale(r2, z, w, chosen, dof_ratio)
+    compared = tuple((k, scores[k]) for k in NOISE_KINDS if np.isfinite(scores[k]))
     return NoiseModel(
         kind=chosen,
         by=by,
@@ -271,9 +287,9 @@ def fit_noise(
         slope=float(coef[1]),
         center=center,
         key_range=(float(key.min()), float(key.max())),
-        cov=cov,
-        n_runs=n,
-        scores=scores,
+        cov_entries=tuple(tuple(float(v) for v in row) for row in cov),
+        n_runs=int(n),
+        cv_scores=compared,
         flops_per_param_token=flops_per_param_token,
     )
 

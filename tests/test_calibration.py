@@ -204,6 +204,9 @@ def test_calibrate_from_a_law_and_frame_equals_calibrate_of_its_fit():
     assert a.edge == pytest.approx(np.log10(6 * frame.N * frame.D).max(), abs=1e-12)
     assert (a.tau0, a.slope) == pytest.approx((b.tau0, b.slope), rel=1e-6, abs=1e-9)
     pd.testing.assert_frame_equal(a.folds, b.folds)
+    # A value: equal models compare and hash equal (the backtest tables are diagnostics).
+    assert a == b and hash(a) == hash(b) and a.noise == b.noise
+    assert dataclasses.replace(a, tau0=a.tau0 + 1e-3) != a
 
 
 def test_too_few_runs_and_conflicting_arguments_are_one_clear_error():

@@ -63,6 +63,9 @@ def test_cross_validation_picks_the_scale_the_data_were_drawn_with():
     assert flat.kind == "constant"
     assert flat.scores["constant"] >= flat.scores["log_linear"]
     assert list(flat.table().index) == ["constant", "log_linear"]
+    # A value of plain numbers: equal fits are equal and hash alike.
+    again = fit_noise(0.01 * np.random.default_rng(4).standard_normal(600), key)
+    assert again == flat and hash(again) == hash(flat) and again != varying
 
 
 def test_scale_is_held_at_the_ends_of_the_fitted_range():

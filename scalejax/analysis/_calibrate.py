@@ -156,7 +156,7 @@ def _zoom(axis: np.ndarray, i: int, n: int) -> np.ndarray:
     return np.linspace(lo, hi, n)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True)
 class Calibration:
     """How a law's forecast errors grow beyond the data, measured by rolling-origin backtests; widens predictive intervals.
 
@@ -185,9 +185,12 @@ class Calibration:
             the other folds (leave one fold out); the model is used only when it is positive,
             else `tau0 = slope = 0`.
         seconds: time taken by `calibrate`.
-        columns: law input -> the fitted data's column, so that `distance` reads new
-            points by input or by column name.
+        columns: `(law input, the fitted data's column)` pairs, so that `distance` reads
+            new points by input or by column name.
         flops_per_param_token: `k` in `C = k N D`.
+
+    Compared and hashed by the model (every field but `folds`, `errors` and
+    `seconds`), so it can travel as a static field of `Draws`.
     """
 
     by: str
@@ -196,13 +199,19 @@ class Calibration:
     slope: float
     log_scale: bool
     noise: NoiseModel
-    folds: pd.DataFrame
-    errors: pd.DataFrame
     gain: float
     cv_gain: float
-    seconds: float
-    columns: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    columns: tuple[tuple[str, str], ...] = ()
     flops_per_param_token: float = 6.0
+    # The backtests behind the model: diagnostics, left out of equality and hashing.
+    folds: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame, compare=False, repr=False)
+    errors: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame, compare=False, repr=False)
+    seconds: float = dataclasses.field(default=0.0, compare=False)
+
+    def __post_init__(self):
+        # A mapping given for `columns` is kept as sorted pairs: the value stays hashable.
+        if isinstance(self.columns, Mapping):
+            object.__setattr__(self, "columns", tuple(sorted((str(k), str(v)) for k, v in self.columns.items())))
 
     def distance(self, new) -> np.ndarray:
         """Extrapolation distance of each point of `new` (a DataFrame or dict): log10(key / largest fitted key).
@@ -213,7 +222,7 @@ class Calibration:
         if not isinstance(new, pd.DataFrame | Mapping):
             raise DataError(f"new points must be a DataFrame or a dict of arrays, got {type(new).__name__}")
         x = _numeric_dict(new)
-        for name, column in self.columns.items():
+        for name, column in self.columns:
             if name not in x and column in x:
                 x[name] = x[column]
         return scale_key(x, self.by, flops_per_param_token=self.flops_per_param_token) - self.edge
