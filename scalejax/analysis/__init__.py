@@ -3,6 +3,9 @@
 from ._backtest import backtest as backtest
 from ._backtest import compare_laws as compare_laws
 from ._backtest import information_criteria as information_criteria
+from ._calibrate import Calibration as Calibration
+from ._calibrate import calibrate as calibrate
+from ._calibrate import interval_score as interval_score
 from ._chain import chain_predict as chain_predict
 from ._compute_optimal import chinchilla_compute_optimal as chinchilla_compute_optimal
 from ._compute_optimal import compute_optimal as compute_optimal
@@ -20,8 +23,10 @@ from ._isoflop import IsoFLOP as IsoFLOP
 from ._isoflop import isoflop as isoflop
 
 __all__ = [
+    "Calibration",
     "IsoFLOP",
     "backtest",
+    "calibrate",
     "chain_predict",
     "chinchilla_compute_optimal",
     "compare_laws",
@@ -32,6 +37,7 @@ __all__ = [
     "inference_optimal_split",
     "influence",
     "information_criteria",
+    "interval_score",
     "interval_table",
     "isoflop",
     "noise_scale",

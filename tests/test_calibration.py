@@ -1,0 +1,295 @@
+"""Extrapolation-aware calibration: the interval score, the error-growth model, rolling backtests, two-step predictive intervals."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.integrate
+import scipy.optimize
+from scipy.stats import norm
+
+import scalejax as sj
+from scalejax import ScalejaxError
+from scalejax._noise import fit_noise
+from scalejax.analysis._calibrate import (
+    Calibration,
+    calibrate,
+    chain_predictive,
+    fit_error_growth,
+    interval_score,
+    simulate_predictive,
+)
+
+X = {"N": "N", "D": "D"}
+TRUTH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
+SMALL_STARTS = np.array(
+    [[e, a, b, al, 0.3] for e in (1.0, 2.0) for a in (1e2, 1e3) for b in (1e2, 1e3) for al in (0.3, 0.5)]
+)
+
+
+def chinchilla_synthetic(seed: int, sigma: float = 0.02) -> pd.DataFrame:
+    """8 model sizes x 5 token counts from TRUTH with log-normal noise: a correctly specified law.
+
+    The design and starts of tests/test_backtest.py, so the suite compiles the fit once for both.
+    """
+    n, d = np.meshgrid(np.geomspace(2e7, 3e9, 8), np.geomspace(4e8, 1e11, 5), indexing="ij")
+    n, d = n.ravel(), d.ravel()
+    mean = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+    return pd.DataFrame(
+        {"N": n, "D": d, "loss": mean * np.exp(sigma * np.random.default_rng(seed).standard_normal(n.size))}
+    )
+
+
+def floor_synthetic(seed: int) -> pd.DataFrame:
+    """y = 2 + 50 x^-0.3 with 1% noise: a pure power law (no floor) fitted to it is mis-specified."""
+    x = np.geomspace(1e3, 1e8, 48)
+    y = (2.0 + 50.0 * x**-0.3) * np.exp(0.01 * np.random.default_rng(seed).standard_normal(x.size))
+    return pd.DataFrame({"x": x, "y": y})
+
+
+def constant_calibration(tau0: float, slope: float, *, log_scale: bool = True, by: str = "compute", edge: float = 20.0):
+    """A `Calibration` with a given growth model (no backtests behind it), for checking how it widens."""
+    noise = fit_noise(np.r_[0.01, -0.01, 0.02, -0.02], np.arange(4.0), kind="constant")
+    return Calibration(
+        by=by, edge=edge, tau0=tau0, slope=slope, log_scale=log_scale, noise=noise,
+        folds=pd.DataFrame(), errors=pd.DataFrame(), gain=0.0, cv_gain=0.0, seconds=0.0,
+    )  # fmt: skip
+
+
+def test_interval_score_closed_form_and_propriety():
+    np.testing.assert_allclose(
+        interval_score([1.0, 0.0, 3.0], [0.5, 0.5, 0.5], [2.0, 2.0, 2.0], 0.9), [1.5, 11.5, 21.5]
+    )
+
+    # For a standard normal observation the expected score of [-c, c] at level 0.95 is lowest at c = z_0.975.
+    def expected(c):
+        inside = 2 * c
+        miss = 2 * (2 / 0.05) * scipy.integrate.quad(lambda t: (t - c) * norm.pdf(t), c, np.inf)[0]
+        return inside + miss
+
+    best = scipy.optimize.minimize_scalar(expected, bounds=(1.0, 3.0), method="bounded", options={"xatol": 1e-8})
+    assert best.x == pytest.approx(norm.ppf(0.975), abs=1e-5)
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(200_000)
+    scores = {c: interval_score(y, -c, c, 0.95).mean() for c in (1.6, norm.ppf(0.975), 2.4)}
+    assert scores[norm.ppf(0.975)] < min(scores[1.6], scores[2.4])
+
+
+@pytest.mark.parametrize(("tau0", "slope"), [(0.004, 0.01), (0.0, 0.02), (0.006, 0.0)])
+def test_error_growth_is_recovered_from_errors_drawn_from_the_model(tau0, slope):
+    rng = np.random.default_rng(1)
+    k = 2000
+    sd = rng.uniform(0.005, 0.01, k)
+    d = rng.uniform(0.0, 1.5, k)
+    e = np.sqrt(sd**2 + (tau0 + slope * d) ** 2) * rng.standard_normal(k)
+    t0, g, gain = fit_error_growth(e, sd, d)
+    # Compare the implied extra sd along the distances (the two parameters trade off a little).
+    for dist in (0.2, 0.7, 1.4):
+        assert t0 + g * dist == pytest.approx(tau0 + slope * dist, abs=0.002)
+    assert gain > 10
+
+
+def test_no_growth_is_found_when_errors_match_the_uncalibrated_sd():
+    rng = np.random.default_rng(2)
+    sd = rng.uniform(0.005, 0.01, 400)
+    d = rng.uniform(0.0, 1.5, 400)
+    t0, g, gain = fit_error_growth(sd * rng.standard_normal(400), sd, d)
+    assert np.sqrt(np.mean(sd**2 + (t0 + g * d) ** 2)) / np.sqrt(np.mean(sd**2)) < 1.1
+    assert gain < 3
+
+
+def test_widen_adds_the_extra_variance_on_the_log_scale_and_leaves_points_inside_the_data():
+    cal = constant_calibration(0.01, 0.02)
+    y = np.array([2.0, 2.0, 2.0])
+    z = norm.ppf(0.975)
+    s = 0.008
+    lo, hi = y * np.exp(-z * s), y * np.exp(z * s)
+    d = np.array([-0.3, 0.0, 0.5])
+    new_lo, new_hi = cal.widen(y, lo, hi, d, level=0.95)
+    expected = np.sqrt(s**2 + (0.01 + 0.02 * 0.5) ** 2)
+    assert new_lo[2] == pytest.approx(2.0 * np.exp(-z * expected), rel=1e-12)
+    assert new_hi[2] == pytest.approx(2.0 * np.exp(z * expected), rel=1e-12)
+    np.testing.assert_array_equal(new_lo[:2], lo[:2])
+    np.testing.assert_array_equal(new_hi[:2], hi[:2])
+    raw = constant_calibration(0.1, 0.0, log_scale=False)
+    rlo, rhi = raw.widen(np.array([0.5]), np.array([0.4]), np.array([0.7]), np.array([1.0]), level=0.9)
+    zz = norm.ppf(0.95)
+    assert rlo[0] == pytest.approx(0.5 - np.sqrt(0.1**2 + (zz * 0.1) ** 2), rel=1e-12)
+    assert rhi[0] == pytest.approx(0.5 + np.sqrt(0.2**2 + (zz * 0.1) ** 2), rel=1e-12)
+    sims = cal.widen_draws(np.zeros((100_000, 2)), np.array([0.0, 1.0]), seed=3)
+    assert np.all(sims[:, 0] == 0)
+    assert sims[:, 1].std() == pytest.approx(0.03, rel=0.01)
+
+
+def test_distance_reads_inputs_by_name_or_by_fitted_column_and_raises_clearly():
+    cal = dataclasses.replace(constant_calibration(0.0, 0.0, edge=21.0), columns={"N": "params", "D": "tokens"})
+    new = pd.DataFrame({"params": [1e10], "tokens": [1e12 / 6]})
+    assert cal.distance(new)[0] == pytest.approx(1.0, abs=1e-12)
+    assert cal.distance({"N": [1e9], "D": [1e12 / 6]})[0] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ScalejaxError, match="compute"):
+        cal.distance({"x": [1.0]})
+
+
+def test_simulated_predictive_values_have_the_summed_variance():
+    values = np.full((4, 2), np.e)
+    sims = simulate_predictive(values, np.array([0.01, 0.02]), extra=np.array([0.0, 0.02]), n_noise=200_000, seed=0)
+    assert sims.shape[0] >= 200_000
+    assert sims.mean(axis=0) == pytest.approx([1.0, 1.0], abs=1e-3)
+    assert sims.std(axis=0) == pytest.approx([0.01, np.sqrt(0.02**2 + 0.02**2)], rel=0.01)
+
+
+@pytest.fixture(scope="module")
+def misspecified():
+    """A pure power law fitted to the 36 smaller of 48 runs drawn from a power law with a floor."""
+    frame = floor_synthetic(0)
+    train, held = frame.iloc[:36], frame.iloc[36:]
+    fit = sj.fit("powerlaw", train, x={"x": "x"}, y="y")
+    return fit, train, held
+
+
+def test_calibration_widens_where_a_misspecified_law_drifts_and_then_covers(misspecified):
+    fit, train, held = misspecified
+    cal = calibrate(fit, train, by="x")
+    assert cal.slope > 0 and cal.gain > 5
+    assert len(cal.folds) >= 4 and (cal.errors.distance > 0).all()
+    table = sj.analysis.extrapolate(fit, held)
+    d = cal.distance(held)
+    np.testing.assert_allclose(d, np.log10(held.x / train.x.max()), rtol=1e-12)
+    lo, hi = cal.widen(table.y, table.y_pred_lo, table.y_pred_hi, d)
+    y = held.y.to_numpy()
+    before = np.mean((table.y_pred_lo <= y) & (y <= table.y_pred_hi))
+    after = np.mean((lo <= y) & (y <= hi))
+    assert before <= 0.5
+    assert after >= 0.9
+    # The wider interval pays for itself in the interval score.
+    log = np.log
+    assert (
+        interval_score(log(y), log(lo), log(hi), 0.95).mean()
+        < interval_score(log(y), log(table.y_pred_lo), log(table.y_pred_hi), 0.95).mean()
+    )
+    summary = cal.table()
+    assert list(summary.columns[:4]) == ["cutoff", "n_fit", "n_forecast", "converged"]
+    assert summary.coverage_95_calibrated.mean() >= summary.coverage_95.mean()
+
+
+def test_calibration_of_a_correct_law_with_constant_noise_barely_widens():
+    ratios, covered, count = [], 0, 0
+    for seed in range(4):
+        frame = chinchilla_synthetic(seed)
+        key = frame.N * frame.D
+        held = key >= np.sort(key)[::-1][7]
+        # Held-out runs stay with weight 0: the shapes of every other fit here (one compilation).
+        fit = sj.fit(
+            "chinchilla", frame.assign(w=(~held).astype(float)), x=X, y="loss", weights="w", starts=SMALL_STARTS
+        )
+        cal = calibrate(fit)
+        new = frame[held]
+        table = sj.analysis.extrapolate(fit, new)
+        lo, hi = cal.widen(table.y, table.y_pred_lo, table.y_pred_hi, cal.distance(new))
+        ratios.append(np.mean(np.log(hi / lo) / np.log(table.y_pred_hi / table.y_pred_lo)))
+        covered += int(np.sum((lo <= new.loss) & (new.loss <= hi)))
+        count += len(new)
+    assert np.mean(ratios) <= 1.2
+    assert covered / count >= 0.85
+
+
+def test_calibrate_from_a_law_and_frame_equals_calibrate_of_its_fit():
+    frame = chinchilla_synthetic(7)
+    fit = sj.fit("chinchilla", frame, x=X, y="loss", starts=SMALL_STARTS)
+    a = calibrate(fit)
+    b = calibrate("chinchilla", frame, x=X, y="loss", starts=SMALL_STARTS)
+    assert a.edge == pytest.approx(np.log10(6 * frame.N * frame.D).max(), abs=1e-12)
+    assert (a.tau0, a.slope) == pytest.approx((b.tau0, b.slope), rel=1e-6, abs=1e-9)
+    pd.testing.assert_frame_equal(a.folds, b.folds)
+    # A value: equal models compare and hash equal (the backtest tables are diagnostics).
+    assert a == b and hash(a) == hash(b) and a.noise == b.noise
+    assert dataclasses.replace(a, tau0=a.tau0 + 1e-3) != a
+
+
+def test_too_few_runs_and_conflicting_arguments_are_one_clear_error():
+    # Eight runs of weight 1 among zero-weight ones (the same shapes as the other fits: no new compilation).
+    frame = chinchilla_synthetic(8).assign(w=np.r_[np.ones(8), np.zeros(32)])
+    with pytest.warns(sj.FitWarning):
+        fit = sj.fit("chinchilla", frame, x=X, y="loss", weights="w", starts=SMALL_STARTS)
+    with pytest.raises(ScalejaxError, match="at least two cut-offs"):
+        calibrate(fit)
+    with pytest.raises(ScalejaxError, match="leave out x"):
+        calibrate(fit, x=X)
+    with pytest.raises(ScalejaxError, match="fractions"):
+        calibrate(sj.fit("chinchilla", chinchilla_synthetic(9), x=X, y="loss", starts=SMALL_STARTS), cutoffs=(0.5, 1.5))
+
+
+@pytest.fixture(scope="module")
+def two_exact_steps():
+    """Step 1: y = 3 x^-0.5 (log scale); step 2: acc = 0.2 + 0.5 L (raw scale); both fitted to exact data."""
+    x = np.geomspace(1.0, 100.0, 12)
+    step1 = sj.fit("powerlaw", x={"x": x}, y=3.0 * x**-0.5, loss="squared_log")
+
+    @sj.law(params=["a", "b"], inputs=["L"])
+    def linear(p, x):
+        return p["a"] + p["b"] * x["L"]
+
+    L = np.linspace(0.2, 3.0, 12)
+    step2 = sj.fit(linear, x={"L": L}, y=0.2 + 0.5 * L, loss="squared")
+    return step1, step2
+
+
+def test_chain_predictive_matches_the_closed_form_distribution(two_exact_steps):
+    step1, step2 = two_exact_steps
+    new = {"x": np.array([4.0, 400.0])}
+    m0 = 3.0 * new["x"] ** -0.5
+    s1, s2 = 0.05, 0.02
+    out = chain_predictive(
+        step1, step2, new, first_sigma=s1, second_sigma=s2, second_log_scale=False, n_noise=400_000, seed=1
+    )
+    np.testing.assert_allclose(out.mid, m0, rtol=1e-6)
+    np.testing.assert_allclose(out.mid_pred_lo, m0 * np.exp(-norm.ppf(0.975) * s1), rtol=2e-3)
+    np.testing.assert_allclose(out.y, 0.2 + 0.5 * m0, rtol=1e-6)
+    for i, m in enumerate(m0):
+        # acc = 0.2 + 0.5 m exp(e1) + e2: its CDF by one-dimensional quadrature over e1.
+        def cdf(t, m=m):
+            f = lambda u: norm.cdf((t - 0.2 - 0.5 * m * np.exp(u)) / s2) * norm.pdf(u / s1) / s1  # noqa: E731
+            return scipy.integrate.quad(f, -8 * s1, 8 * s1)[0]
+
+        for q, column in ((0.025, "y_pred_lo"), (0.975, "y_pred_hi")):
+            ref = scipy.optimize.brentq(lambda t, q=q: cdf(t) - q, 0.0, 3.0, xtol=1e-10)
+            assert out[column][i] == pytest.approx(ref, abs=2e-3 * 0.5 * m + 1e-4)
+    # The noise given per draw and point (as Draws.noise evaluates it) is the same noise.
+    same = chain_predictive(
+        step1,
+        step2,
+        new,
+        first_sigma=np.full((1, 2), s1),
+        second_sigma=s2,
+        second_log_scale=False,
+        n_noise=400_000,
+        seed=1,
+    )
+    pd.testing.assert_frame_equal(same, out)
+    # Without noise the predictive interval is the (here degenerate) parameter interval.
+    quiet = chain_predictive(step1, step2, new, second_log_scale=False, n_noise=10)
+    np.testing.assert_allclose(quiet.y_pred_lo, quiet.y, rtol=1e-12)
+
+
+def test_chain_predictive_adds_each_steps_calibrated_extra_error(two_exact_steps):
+    step1, step2 = two_exact_steps
+    new = {"x": np.array([4.0])}
+    cal1 = dataclasses.replace(constant_calibration(0.03, 0.0, by="x", edge=0.0), log_scale=True)
+    cal2 = dataclasses.replace(constant_calibration(0.01, 0.0, by="x", edge=0.0), log_scale=False)
+    m = 1.5
+    out = chain_predictive(
+        step1, step2, new, first_sigma=0.04, second_sigma=0.0, second_log_scale=False,
+        first_calibration=cal1, second_calibration=cal2, n_noise=400_000, seed=2,
+    )  # fmt: skip
+    assert out.distance_first[0] == pytest.approx(np.log10(4.0), abs=1e-12)
+    s1 = np.hypot(0.04, 0.03)
+    assert out.mid_pred_hi[0] == pytest.approx(m * np.exp(norm.ppf(0.975) * s1), rel=2e-3)
+
+    def cdf(t):
+        f = lambda u: norm.cdf((t - 0.2 - 0.5 * m * np.exp(u)) / 0.01) * norm.pdf(u / s1) / s1  # noqa: E731
+        return scipy.integrate.quad(f, -8 * s1, 8 * s1)[0]
+
+    assert out.y_pred_hi[0] == pytest.approx(scipy.optimize.brentq(lambda t: cdf(t) - 0.975, 0.0, 3.0), abs=2e-3)
