@@ -6,6 +6,7 @@ from importlib.metadata import version as _version
 from . import analysis as analysis
 from . import bayes as bayes
 from . import datasets as datasets
+from . import functional as functional
 from . import laws as laws
 from . import report as report
 from ._bootstrap import Bootstrap as Bootstrap
@@ -63,6 +64,7 @@ __all__ = [
     "datasets",
     "fit",
     "fit_many",
+    "functional",
     "joint",
     "law",
     "laws",
