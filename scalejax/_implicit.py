@@ -104,6 +104,9 @@ def optimum(law, loss, u, valid, x, target, weights):
 def _optimum_jvp(law, loss, primals, tangents):
     u, valid, x, target, weights = primals
     _, _, dx, dtarget, dweights = tangents
+    # The optimum as a function of the data again (the primal here carries no derivative of its
+    # own): differentiating this rule, for second derivatives, then sees how `u` moves with the data.
+    u = optimum(law, loss, u, valid, x, target, weights)
     h = hessian(law, loss, u, x, target, weights)
     # A NaN factor, not a select, on the data's tangents and on the result: the map from data
     # tangents to `du` stays linear, and both it and its transpose (reverse mode) come out NaN

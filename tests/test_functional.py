@@ -329,6 +329,33 @@ def test_modes_agree_jvp_jacfwd_grad(example_frame):
     assert np.all(np.isfinite(grad))
 
 
+def test_second_derivatives_match_differences_of_gradients(example_frame):
+    """Hessians of a fitted quantity (e.g. to differentiate an interval width): both modes, against differences.
+
+    The first derivatives are checked against refits above; here the second derivative
+    is checked against central differences of those first derivatives.
+    """
+    x = {k: jnp.asarray(example_frame[k].to_numpy()) for k in ("N", "D")}
+    y = jnp.asarray(example_frame.loss.to_numpy())
+    start = {"E": 2.0, "A": 400.0, "B": 400.0, "alpha": 0.3, "beta": 0.3}
+
+    def log_n_opt(w):
+        p = functional.fit("chinchilla", x, y, weights=w, init=start, loss="squared_log")
+        return jnp.log(chinchilla_compute_optimal(p, 1e24)["N"])
+
+    grad = jax.jit(jax.grad(log_n_opt))
+    w = jnp.ones(len(y))
+    i = int(jnp.argmax(jnp.abs(grad(w))))
+    forward_over_reverse = jax.jit(lambda w: jax.jacfwd(jax.grad(log_n_opt))(w)[i])(w)
+    reverse_over_reverse = jax.jit(jax.grad(lambda w: jax.grad(log_n_opt)(w)[i]))(w)
+    eps = 1e-3
+    fd = np.asarray(grad(w.at[i].add(eps)) - grad(w.at[i].add(-eps))) / (2 * eps)
+    big = np.abs(fd) > 1e-3 * np.max(np.abs(fd))
+    assert big.sum() >= 5
+    assert np.allclose(np.asarray(forward_over_reverse)[big], fd[big], rtol=1e-5)
+    assert np.allclose(np.asarray(reverse_over_reverse), np.asarray(forward_over_reverse), rtol=1e-9, atol=1e-15)
+
+
 # --- where there is no derivative -----------------------------------------------------------------
 
 
