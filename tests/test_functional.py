@@ -76,11 +76,13 @@ def test_jit_of_fit_matches_host_fit_and_scipy(epoch):
     frame, x, y = epoch
     host = sj.fit("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", starts=GRID)
     params = jax.jit(functional.fit, static_argnums=0)(CHINCHILLA, x, y, init=as_init(CHINCHILLA, GRID))
+    # The host fit stops where a step changes the objective by 1e-12 relative, about 1e-7 short of
+    # the optimum in the parameters; the functional fit polishes that point with Newton steps.
     for k, v in host.params.items():
-        assert float(params[k]) == pytest.approx(v, rel=1e-9), k
-    # And the optimum is SciPy's, polished to machine precision, to the solver's tolerance.
+        assert float(params[k]) == pytest.approx(v, rel=1e-6), k
+    # So its optimum is SciPy's exact-Hessian optimum (polished to machine precision) to rounding.
     u = huber_refit(epoch, np.ones(len(frame)), np.log(frame.loss.to_numpy()), chinchilla_u(params))
-    assert np.allclose(chinchilla_u(params), u, rtol=1e-6, atol=1e-8)
+    assert np.allclose(chinchilla_u(params), u, rtol=1e-11, atol=1e-13)
 
 
 @needs_epoch
@@ -181,13 +183,19 @@ def test_grad_in_weights_and_y_matches_refits_on_real_chinchilla(epoch):
     # Weights: the two most influential runs on N* and one from the middle of the ranking.
     order = np.argsort(-np.abs(np.asarray(d_w["N_opt"])))
     eps = 1e-3
-    for i in [*order[:2], order[n // 2]]:
+    runs = [*order[:2], order[n // 2]]
+    # The functional fit's own warm-started refits, vmapped, must reach the same optima.
+    steps = np.concatenate([np.eye(n)[runs] * eps, -np.eye(n)[runs] * eps])
+    own = jax.jit(jax.vmap(lambda w: fitted(w, y)))(jnp.asarray(1.0 + steps))
+    for j, i in enumerate(runs):
         e = np.zeros(n)
         e[i] = eps
         plus, minus = refit_forecast(1 + e, log_y), refit_forecast(1 - e, log_y)
         for name in values:
             fd = (plus[name] - minus[name]) / (2 * eps)
             assert float(d_w[name][i]) == pytest.approx(fd, rel=1e-5), (name, i)
+            fd_own = (float(own[name][j]) - float(own[name][j + len(runs)])) / (2 * eps)
+            assert fd_own == pytest.approx(fd, rel=1e-5), (name, i)
     # Observations: only runs inside the Huber band pull on the fit; a step in log y of 1e-6 stays inside it.
     eps = 1e-6
     for i in inside[np.argsort(-np.abs(np.asarray(d_y["loss_opt"])[inside]))[:3]]:
@@ -401,13 +409,9 @@ def test_no_converged_start_gives_nan_parameters_and_the_failure(example_frame):
     assert functional.STATUS_NAMES[int(out.status)] == "max_steps"
     assert not bool(out.converged) and int(out.n_converged) == 0
     assert all(np.isnan(float(v)) for v in out.params.values())
-    for mode in (jax.grad, jax.jacfwd):
-        g = mode(
-            lambda y: functional.fit("chinchilla", x, y, init=start, solver=sj.solvers.SolverConfig(max_steps=2))[
-                "alpha"
-            ]
-        )(y)
-        assert np.all(np.isnan(g)), mode
+    config = sj.solvers.SolverConfig(max_steps=2)
+    g = jax.grad(lambda y: functional.fit("chinchilla", x, y, init=start, solver=config)["alpha"])(y)
+    assert np.all(np.isnan(g))
     # Non-positive observations on a log scale: nothing is finite, and the status says so.
     bad = functional.solve("chinchilla", x, y.at[3].set(-1.0), init=start)
     assert functional.STATUS_NAMES[int(bad.status)] == "nonfinite"
