@@ -35,9 +35,16 @@ from ._objectives import LOSSES, make_loss, objective
 from .solvers import METHODS, SolverConfig, _Queue, _queue_run, _where_lanes
 from .solvers._lbfgs import lbfgs_init, lbfgs_step
 from .solvers._lm import lm_init, lm_step, spd_solve
-from .solvers._status import CONVERGED, MAX_STEPS, NONFINITE, RUNNING, SINGULAR, STATUS_NAMES
+from .solvers._status import CONVERGED, MAX_STEPS, NONFINITE, RUNNING
+from .solvers._status import STATUS_NAMES as _SOLVER_STATUS_NAMES
 
-__all__ = ["LOSSES", "STATUS_NAMES", "FitResult", "fit", "solve"]
+__all__ = ["LOSSES", "SINGULAR", "STATUS_NAMES", "FitResult", "fit", "solve"]
+
+# Not a solver lane's status: the fit converged, but the Hessian at the optimum is singular (the
+# optimum is not unique), so it has no derivatives. Kept out of the solvers' codes, which the host
+# fit's reports list.
+SINGULAR = 4
+STATUS_NAMES = {**_SOLVER_STATUS_NAMES, SINGULAR: "singular"}
 
 _INIT = {"lm": lm_init, "lbfgs": lbfgs_init}
 _STEP = {"lm": lm_step, "lbfgs": lbfgs_step}

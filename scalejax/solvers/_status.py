@@ -7,17 +7,8 @@ CONVERGED = 0
 MAX_STEPS = 1
 STALLED = 2
 NONFINITE = 3
-# Set by scalejax.functional, not by a solver: converged, but the Hessian at the optimum is
-# singular (the optimum is not unique), so the optimum has no derivatives.
-SINGULAR = 4
 
-STATUS_NAMES = {
-    CONVERGED: "converged",
-    MAX_STEPS: "max_steps",
-    STALLED: "stalled",
-    NONFINITE: "nonfinite",
-    SINGULAR: "singular",
-}
+STATUS_NAMES = {CONVERGED: "converged", MAX_STEPS: "max_steps", STALLED: "stalled", NONFINITE: "nonfinite"}
 
 
 class LaneState(NamedTuple):
