@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from ._objectives import residuals
 from .solvers._lm import jacobian_rows, spd_solve
 
-__all__ = ["SINGULAR_RTOL", "gradient", "hessian", "is_singular", "objective", "optimum"]
+__all__ = ["SINGULAR_RTOL", "gradient", "hessian", "is_singular", "objective", "optimal_value", "optimum"]
 
 # Smallest eigenvalue of the unit-diagonal Hessian, relative to its largest, below which the
 # optimum counts as not unique. Derivatives lose about log10(condition) digits to rounding, so
@@ -118,3 +118,25 @@ def _optimum_jvp(law, loss, primals, tangents):
     )
     du = -spd_solve(h, dg) * nan_unless_defined
     return u, du
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def optimal_value(law, loss, f, u, x, target, weights):
+    """`f`, the objective's value at the optimum `u`, with the envelope theorem's derivatives.
+
+    At an optimum `dF(u*(theta), theta) / d theta = dF / d theta` at fixed `u*`
+    (the gradient in `u` vanishes), so the derivative needs no `du*`: it is
+    finite even where the optimum is not unique. Pass `u` from `optimum`:
+    second derivatives then include how the optimum moves.
+    """
+    return f
+
+
+@optimal_value.defjvp
+def _optimal_value_jvp(law, loss, primals, tangents):
+    f, u, x, target, weights = primals
+    _, _, dx, dtarget, dweights = tangents
+    _, df = jax.jvp(
+        lambda x_, t_, w_: objective(law, loss, u, x_, t_, w_), (x, target, weights), (dx, dtarget, dweights)
+    )
+    return f, df

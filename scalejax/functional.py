@@ -3,8 +3,8 @@
 `fit(law, x, y, ...)` takes JAX arrays and returns the fitted natural
 parameters as a dict of arrays; `solve` returns them with the fit's status
 and objective. Both run the project's batched Levenberg-Marquardt solver over
-every start inside one `lax.while_loop` (no host callbacks, no pandas), and
-their derivatives with respect to the inputs `x`, the observations `y` and
+every start inside one `lax.while_loop` (no host callbacks, no pandas),
+polish the best optimum with Newton steps, and their derivatives with respect to the inputs `x`, the observations `y` and
 the point `weights` come from the implicit-function theorem at the optimum
 (`scalejax._implicit`), not from differentiating the iterations. So one can
 put a fit inside a larger JAX program: `vmap` it over thousands of data sets
@@ -60,7 +60,8 @@ class FitResult(eqx.Module):
         params: parameter name -> fitted natural value; NaN when no start converged.
             Differentiable in `x`, `y` and `weights` (implicit-function theorem).
         objective: the objective at the optimum (the lowest one reached when no start
-            converged); its derivative is the envelope theorem's `d F / d data` at the optimum.
+            converged); its derivative is the envelope theorem's `d F / d data` at the
+            optimum (finite even where the optimum is not unique).
         status: `0` converged; `4` converged but the optimum is not unique (singular
             Hessian: parameters are one of many optima and their derivatives are NaN);
             otherwise the failure of the best start: `1` max_steps, `2` stalled,
@@ -196,10 +197,7 @@ def _solve_compiled(law, loss, method, config, u0, x, y, w) -> FitResult:
         law, loss, method, config, *jax.lax.stop_gradient((u0, x, target, w))
     )
     u = _implicit.optimum(law, loss, u, status == CONVERGED, x, target, w)
-    # The envelope theorem: at an optimum dF*/d data = dF/d data at fixed parameters. The
-    # value stays the solver's; only the derivative comes from the fixed-parameter objective.
-    at_optimum = _implicit.objective(law, loss, jax.lax.stop_gradient(u), x, target, w)
-    objective = objective + (at_optimum - jax.lax.stop_gradient(at_optimum))
+    objective = _implicit.optimal_value(law, loss, objective, u, x, target, w)
     return FitResult(params=law.unpack(u), objective=objective, status=status, steps=steps, n_converged=n_converged)
 
 

@@ -363,6 +363,20 @@ def test_second_derivatives_match_differences_of_gradients(example_frame):
     assert np.allclose(np.asarray(forward_over_reverse)[big], fd[big], rtol=1e-5)
     assert np.allclose(np.asarray(reverse_over_reverse), np.asarray(forward_over_reverse), rtol=1e-9, atol=1e-15)
 
+    # The optimal objective: envelope-theorem first derivative, second derivative with the optimum's movement.
+    def optimal_objective(w):
+        return functional.solve("chinchilla", x, y, weights=w, init=start, loss="squared_log").objective
+
+    value_grad = jax.jit(jax.grad(optimal_objective))
+    row = jax.jit(lambda w: jax.jacfwd(jax.grad(optimal_objective))(w)[i])(w)
+    fd_value = np.asarray(value_grad(w.at[i].add(eps)) - value_grad(w.at[i].add(-eps))) / (2 * eps)
+    big = np.abs(fd_value) > 1e-3 * np.max(np.abs(fd_value))
+    assert np.allclose(np.asarray(row)[big], fd_value[big], rtol=1e-5)
+    residuals = np.log(
+        np.asarray(CHINCHILLA.predict(functional.fit("chinchilla", x, y, init=start, loss="squared_log"), x))
+    ) - np.log(np.asarray(y))
+    assert np.allclose(np.asarray(value_grad(w)), 0.5 * residuals**2, rtol=1e-8, atol=1e-18)  # dF/dw_i = rho(r_i)
+
 
 # --- where there is no derivative -----------------------------------------------------------------
 
