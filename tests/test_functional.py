@@ -13,6 +13,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.optimize
 
@@ -102,6 +103,32 @@ def test_vmap_over_64_weight_vectors_matches_host_fits(epoch):
         for k, v in host.params.items():
             assert float(out.params[k][i]) == pytest.approx(v, rel=1e-5), (i, k)
         assert float(out.objective[i]) == pytest.approx(host.objective, rel=1e-9), i
+
+
+def test_vmap_over_data_sets_nested_and_with_grad():
+    """Problems with their own inputs and observations: one call, nested vmaps, and grad under vmap."""
+    rng = np.random.default_rng(0)
+    truth = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+    n_ = np.exp(rng.uniform(np.log(1e7), np.log(1e10), size=(3, 30)))
+    d_ = np.exp(rng.uniform(np.log(1e9), np.log(1e12), size=(3, 30)))
+    y_ = np.asarray(CHINCHILLA.predict(truth, {"N": n_, "D": d_})) * np.exp(0.01 * rng.normal(size=(3, 30)))
+    start = {"E": 1.5, "A": 400.0, "B": 2000.0, "alpha": 0.3, "beta": 0.3}
+
+    def alpha(n, d, y):
+        return functional.fit(CHINCHILLA, {"N": n, "D": d}, y, init=start, loss="squared_log")["alpha"]
+
+    many = jax.jit(jax.vmap(alpha))(n_, d_, y_)
+    nested = jax.jit(jax.vmap(jax.vmap(alpha)))(np.stack([n_, n_]), np.stack([d_, d_]), np.stack([y_, 1.01 * y_]))
+    grads = jax.jit(jax.vmap(jax.grad(alpha, argnums=2)))(n_, d_, y_)
+    for i in range(3):
+        host = sj.fit(
+            "chinchilla", None, x={"N": n_[i], "D": d_[i]}, y=y_[i], loss="squared_log", starts=pd.DataFrame([start])
+        )
+        assert float(many[i]) == pytest.approx(host.params["alpha"], rel=1e-6)
+        # A common factor on y moves E, A and B, not the exponents.
+        assert np.allclose(nested[:, i], many[i], rtol=1e-9)
+    one = jax.jit(jax.grad(alpha, argnums=2))(n_[1], d_[1], y_[1])
+    assert np.allclose(grads[1], one, rtol=1e-9, atol=1e-15)
 
 
 # --- implicit derivatives against finite differences of refits -------------------------------------
