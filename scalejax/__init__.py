@@ -14,6 +14,7 @@ from importlib.metadata import version as _version
 
 from . import analysis as analysis
 from . import datasets as datasets
+from . import functional as functional
 from . import laws as laws
 from ._bootstrap import Bootstrap as Bootstrap
 from ._bootstrap import bootstrap as bootstrap
@@ -96,6 +97,7 @@ __all__ = [
     "datasets",
     "fit",
     "fit_many",
+    "functional",
     "joint",
     "law",
     "laws",

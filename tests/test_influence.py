@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.optimize
 
@@ -67,3 +68,36 @@ def test_influence_of_a_derived_target_on_a_huber_bootstrap(example):
     assert (table.d_target_d_weight > 0).any() and (table.d_target_d_weight < 0).any()
     with pytest.raises(sj.ScalejaxError, match="one point"):
         sj.analysis.influence(boot, {"N": [1e9, 2e9], "D": [1e10, 1e10]})
+
+
+def test_influence_of_an_unweighted_run_is_what_adding_it_would_do(example):
+    """For a run of weight 0 the derivative is one-sided: the refits add it with weights eps and 2 eps."""
+    label = example.index[example.N.argmax()]
+    weights = np.ones(len(example))
+    weights[example.index.get_loc(label)] = 0.0
+    fit = sj.fit(
+        "chinchilla", example.assign(w=weights), x=X, y="loss", weights="w", loss="squared_log", starts=SMALL_STARTS
+    )
+    table = sj.analysis.influence(fit, POINT)
+    assert table.loc[label, "weight"] == 0 and table.loc[label, "drop_effect"] == 0
+    p = fit.params
+    u0 = np.array([np.log(p["E"]), np.log(p["A"]), np.log(p["B"]), p["alpha"], p["beta"]])
+    eps = 1e-3
+    at = [scipy_refit(example, np.where(weights == 0, k * eps, weights), u0) for k in (0, 1, 2)]
+    one_sided = (4 * at[1] - at[2] - 3 * at[0]) / (2 * eps)  # second order, from one side
+    assert table.loc[label, "d_target_d_weight"] == pytest.approx(one_sided, rel=2e-3)
+    assert abs(table.loc[label, "d_target_d_weight"]) > 0
+
+
+def test_influence_is_undefined_where_the_optimum_is_not_unique(chinchilla_design):
+    """All runs at one model size: E, A and alpha trade off exactly, so no derivative exists."""
+    frame = pd.DataFrame({k: v[:6] for k, v in chinchilla_design.items()})
+    truth = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+    noise = np.array([0.01, -0.02, 0.015, -0.005, 0.0, 0.01])
+    frame["loss"] = (
+        truth["E"] + truth["A"] / frame.N ** truth["alpha"] + truth["B"] / frame.D ** truth["beta"]
+    ) * np.exp(noise)
+    with pytest.warns(sj.FitWarning):
+        fit = sj.fit("chinchilla", frame, x=X, y="loss", loss="squared_log", starts=SMALL_STARTS)
+    with pytest.raises(sj.FitError, match="not positive definite"):
+        sj.analysis.influence(fit, POINT)

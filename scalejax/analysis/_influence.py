@@ -1,9 +1,11 @@
-"""Influence of each run on a forecast: the implicit-function-theorem derivative of the fit in the point weights.
+"""Influence of each run on a forecast: the derivative of a target of the fit in the point weights.
 
 At the optimum `u*(w)` of `F(u, w) = sum_i w_i rho(r_i(u))` the gradient
-vanishes, so `d u* / d w_i = -H^-1 d(grad_u F) / d w_i = -H^-1 rho'(r_i) grad r_i`,
-with `H` the Hessian of `F` at the optimum. The chain rule through a target
-`q(u*)` then ranks the runs that drive it, with no refit.
+vanishes, so `d u* / d w_i = -H^-1 rho'(r_i) grad r_i`, with `H` the Hessian
+of `F` at the optimum. That derivative is the functional core's
+(`scalejax._implicit.optimum`, the one `scalejax.functional.fit` uses):
+`jax.grad` of the target through it ranks the runs that drive the target,
+with no refit.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .. import _implicit
 from .._draws import Draws, law_inputs
 from .._errors import FitError, ScalejaxError
-from .._objectives import objective, residuals
+from .._objectives import residuals
 
 __all__ = ["influence", "target_function"]
 
@@ -72,12 +75,13 @@ def influence(draws: Draws, target) -> pd.DataFrame:
         Koh and Liang 2017, Understanding Black-box Predictions via Influence Functions (ICML);
         Cook 1977, Detection of Influential Observation in Linear Regression.
     """
+    # The fit's data and optimum: the only place this function reads the draws.
     if not isinstance(draws, Draws) or draws.data is None or draws.loss is None:
         raise ScalejaxError(
             f"influence needs the optimum of an objective and its data (a Fit or a Bootstrap), got {type(draws).__name__}"
         )
+    law, loss, data, center_u = draws.law, draws.loss, draws.data, draws.center_u
     target_fn, target_args = target_function(draws, target)
-    law, loss, data = draws.law, draws.loss, draws.data
 
     def fn(p):
         return target_fn(p, *target_args)
@@ -87,21 +91,21 @@ def influence(draws: Draws, target) -> pd.DataFrame:
         y = jnp.asarray(data.target(loss.log_scale))
         w = jnp.asarray(data.weights)
 
-        def pieces(u):
-            hess = jax.hessian(lambda v: objective(law, loss, v, w, x, y))(u)
-            per_point = jax.jacfwd(lambda v: loss.rho(residuals(law, loss, v, x, y)))(u)
-            grad_q = jax.grad(lambda v: jnp.asarray(fn(law.unpack(v)), dtype=jnp.float64).reshape(()))(u)
-            q = fn(law.unpack(u))
-            return hess, per_point, grad_q, q, residuals(law, loss, u, x, y)
+        def target_at(weights, u):
+            u = _implicit.optimum(law, loss, u, jnp.asarray(True), x, y, weights)
+            return jnp.asarray(fn(law.unpack(u)), dtype=jnp.float64).reshape(())
 
-        hess, per_point, grad_q, q, r = (np.asarray(a) for a in jax.jit(pieces)(jnp.asarray(draws.center_u)))
-    eig = np.linalg.eigvalsh(hess)
-    if not eig[0] > 1e-12 * max(abs(eig[-1]), 1e-300):
+        def pieces(u):
+            q, d_q = jax.value_and_grad(target_at)(w, u)
+            singular = _implicit.is_singular(_implicit.hessian(law, loss, u, x, y, w))
+            return q, d_q, singular, residuals(law, loss, u, x, y)
+
+        q, d_q, singular, r = (np.asarray(a) for a in jax.jit(pieces)(jnp.asarray(center_u)))
+    if singular:
         raise FitError(
             "the objective's Hessian at the optimum is not positive definite (a flat direction, e.g. a Huber fit "
             "with too few points inside delta); influence is undefined there: refit with loss='squared_log'"
         )
-    d_q = -per_point @ np.linalg.solve(hess, grad_q)
     # For a run of weight zero the derivative says what adding it would do.
     table = pd.DataFrame(
         {
