@@ -19,54 +19,15 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ._data import Data
 from ._draws import Draws, _tails
-from ._errors import DataError, ScalejaxError
+from ._errors import ScalejaxError
 from ._fit import Fit, fit
+from ._resample import resample_weights
 from .solvers import CONVERGED, SolverConfig, solve_lanes
 
 __all__ = ["SCHEMES", "Bootstrap", "bootstrap", "resample_weights"]
 
 SCHEMES = ("rows", "groups", "bayesian", "residual")
-
-
-def resample_weights(data: Data, n: int, scheme: str, rng: np.random.Generator) -> np.ndarray:
-    """`(n, n_points)` weights of `n` resamples (`rows`, `groups` or `bayesian`)."""
-    base = data.weights
-    if scheme == "rows":
-        live = np.flatnonzero(base > 0)
-        counts = _uniform_counts(rng, live.size, n)
-        out = np.zeros((n, data.n))
-        out[:, live] = counts
-        return out * base
-    if scheme == "bayesian":
-        live = np.flatnonzero(base > 0)
-        out = np.zeros((n, data.n))
-        out[:, live] = rng.dirichlet(np.ones(live.size), size=n) * live.size
-        return out * base
-    if scheme == "groups":
-        if data.groups is None:
-            raise DataError(
-                "scheme 'groups' needs a group column: pass group='run' (or the column naming each cluster)"
-            )
-        labels, codes = np.unique(data.groups.astype(str), return_inverse=True)
-        if labels.size < 2:
-            raise DataError(
-                f"scheme 'groups' needs at least 2 groups; column {data.columns.get('group')!r} has {labels.size}"
-            )
-        counts = _uniform_counts(rng, labels.size, n)
-        return counts[:, codes] * base
-    raise ScalejaxError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-
-
-def _uniform_counts(rng: np.random.Generator, k: int, n: int) -> np.ndarray:
-    """`n` draws of Multinomial(k, uniform over k): how often each of k items is picked in k draws.
-
-    Counted from `k` uniform picks per row: the same distribution as
-    `rng.multinomial`, about 10x faster (it draws k binomials in sequence per row).
-    """
-    picks = rng.integers(0, k, size=(n, k)) + k * np.arange(n)[:, None]
-    return np.bincount(picks.ravel(), minlength=n * k).reshape(n, k).astype(np.float64)
 
 
 class Bootstrap(Draws):

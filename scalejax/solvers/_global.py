@@ -52,6 +52,10 @@ DISTINCT_TOL = 1e-2
 SCREEN_POINTS = 4096
 # Candidates examined per start to be chosen in a round (the rest wait for later rounds).
 _POOL = 4
+# At most this many candidates are compared per problem and round; beyond, starts go in screened order.
+_MAX_POOL = 128
+# Distinctness is judged on at most this many of the screening points (evenly spaced).
+DISTINCT_POINTS = 512
 # Objective evaluations per screening call (bounds its memory).
 _SCREEN_BATCH = 1 << 22
 
@@ -97,7 +101,7 @@ def solve_starts(
         >>> bool(sol.objective.min() < 1e-12)
         True
     """
-    from . import Solution, solve_lanes  # the lanes engine lives in the package's __init__
+    from . import solve_lanes  # the lanes engine lives in the package's __init__
 
     if strategy not in STRATEGIES:
         raise ScalejaxError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -130,118 +134,148 @@ def solve_starts(
         return lanes(np.repeat(np.arange(n_problems), n_starts), np.tile(np.arange(n_starts), n_problems))
 
     screen = _Screen(law, loss, weights, x, target, n_problems)
-    f0 = screen.objectives(u0)  # (P, S)
-    order = np.argsort(np.where(np.isfinite(f0), f0, np.inf), axis=1, kind="stable")
-    finite_sorted = np.take_along_axis(np.isfinite(f0), order, axis=1)
-    n_finite = finite_sorted.sum(axis=1)
-    polished = np.zeros((n_problems, n_starts), dtype=bool)
-    rep_preds = [[] for _ in range(n_problems)]  # predictions of each problem's distinct polished starts
-    parts, distinct_parts = [], []
+    rounds = _Rounds(law, screen, u0, screen.objectives(u0))
     active = np.arange(n_problems)
-    size = FIRST_ROUND
+    size = np.full(n_problems, FIRST_ROUND)
     while active.size:
-        choice, distinct = _choose(screen, u0, order, finite_sorted, n_finite, polished, rep_preds, active, size)
-        problem = np.repeat(active, [len(c) for c in choice])
-        start = np.concatenate(choice).astype(np.int64)
-        polished[problem, start] = True
-        sol = lanes(problem, start)
-        parts.append(sol)
-        distinct_parts.append(np.concatenate(distinct))
-        done = _confirmed(law, parts, distinct_parts, active, polished, order, n_finite)
+        problem, start = rounds.choose(active, size[active])
+        rounds.record(lanes(problem, start))
+        done, exhaust = rounds.verdict(active)
+        # Each round doubles; a problem whose unconverged lanes beat its best converged one
+        # cannot be confirmed (the optimum runs off, or max_steps is too low): polish the rest at once.
+        size[active] = np.where(exhaust, n_starts, 2 * size[active])
         active = active[~done]
-        size *= 2
-
-    return Solution(*(np.concatenate([getattr(s, name) for s in parts]) for name in Solution._fields))
+    return rounds.solution()
 
 
-def _choose(screen, u0, order, finite_sorted, n_finite, polished, rep_preds, active, size):
-    """Each active problem's next `size` starts: the best unpolished distinct ones by screened objective.
+class _Rounds:
+    """The polishing rounds of `solve_starts`: which starts each problem polishes next, and when it is done.
 
-    Returns per problem the chosen start indices and whether each is distinct
-    (predicts differently from every distinct start polished before). A problem
-    whose starts all have a non-finite objective polishes its first `size`
-    starts once, so that the caller sees why they fail.
+    Every step is vectorised over problems: `fit_many` runs hundreds at once.
     """
-    pool_size = _POOL * size
-    pools, valid = [], []
-    for p in active:
-        waiting = order[p][~polished[p, order[p]] & finite_sorted[p]]
-        if n_finite[p] == 0:
-            waiting = order[p][~polished[p, order[p]]]
-        pool = waiting[:pool_size]
-        pools.append(np.pad(pool, (0, pool_size - pool.size)))
-        valid.append(np.arange(pool_size) < pool.size)
-    pools, valid = np.stack(pools), np.stack(valid)
-    preds = screen.predictions(u0[pools], active)  # (A, K, m); NaN on padded and weightless points
-    scale = screen.scale[active][:, None, None]
 
-    live = screen.live_for(active)[:, None, None, :]
+    def __init__(self, law, screen, u0, f0):
+        self.law, self.screen, self.u0 = law, screen, u0
+        finite = np.isfinite(f0)
+        # Each problem's starts in screened order; starts whose objective is not finite are
+        # never polished, unless none is finite (then the first round shows why they fail).
+        self.order = np.argsort(np.where(finite, f0, np.inf), axis=1, kind="stable")
+        self.eligible = np.take_along_axis(finite, self.order, axis=1)
+        none = ~self.eligible.any(axis=1)
+        self.eligible[none] = True
+        self.polished = np.zeros_like(self.eligible)  # in screened order
+        # Predictions of each problem's distinct polished starts (NaN: unused), for later rounds.
+        self.reps = np.full((f0.shape[0], 0, screen.distinct_points), np.nan)
+        self.parts, self.distinct, self.pending = [], [], None
 
-    def far(a, b):
-        """`(A, i, j)`: whether predictions a[:, i] and b[:, j] differ somewhere by more than the tolerance."""
-        out = np.empty((a.shape[0], a.shape[1], b.shape[1]), dtype=bool)
-        step = max(1, (1 << 22) // max(1, a.shape[1] * b.shape[1] * a.shape[2]))  # bounds the temporary
-        for lo in range(0, a.shape[0], step):
-            sl = slice(lo, lo + step)
-            diff = np.abs(a[sl, :, None, :] - b[sl, None, :, :])
-            diff = np.where(np.isnan(diff), np.inf, diff)  # a law undefined at a point: not the same start
-            out[sl] = np.max(diff, axis=-1, where=live[sl], initial=0.0) > DISTINCT_TOL * scale[sl]
-        return out
+    def choose(self, active, size):
+        """Each active problem's next `size` starts: the best unpolished distinct ones by screened objective.
 
-    n_reps = np.array([len(rep_preds[p]) for p in active])
-    if n_reps.max(initial=0) > 0:
-        reps = np.full((len(active), n_reps.max(), preds.shape[-1]), np.nan)
-        for i, p in enumerate(active):
-            if rep_preds[p]:
-                reps[i, : len(rep_preds[p])] = np.stack(rep_preds[p])
-        new_vs_old = far(preds, reps) | (np.arange(reps.shape[1])[None, None, :] >= n_reps[:, None, None])
-        fresh = valid & np.all(new_vs_old, axis=2)
-    else:
-        fresh = valid.copy()
-    among = far(preds, preds)
-    chosen = np.zeros_like(valid)
-    count = np.zeros(len(active), dtype=np.int64)
-    for j in range(pool_size):
-        ok = fresh[:, j] & (count < size) & np.all(among[:, j, :] | ~chosen, axis=1)
-        chosen[:, j] = ok
-        count += ok
-    distinct = chosen.copy()
-    # Fewer distinct starts than places: fill with the deferred ones, best first.
-    for j in range(pool_size):
-        fill = valid[:, j] & ~chosen[:, j] & (count < size)
-        chosen[:, j] |= fill
-        count += fill
-    out, flags = [], []
-    for i, p in enumerate(active):
-        out.append(pools[i][chosen[i]])
-        flags.append(distinct[i][chosen[i]])
-        rep_preds[p].extend(preds[i][distinct[i]])
-    return out, flags
+        A start is distinct when its predictions differ from those of every
+        distinct start this problem polished before, and of every one chosen
+        before it in this round; only the first `_MAX_POOL` waiting starts are
+        examined. Fewer distinct starts than places: the others fill the round
+        in screened order.
+        """
+        waiting = self.eligible[active] & ~self.polished[active]
+        # The waiting starts first, in screened order.
+        pos = np.argsort(~waiting, axis=1, kind="stable")
+        ready = np.take_along_axis(waiting, pos, axis=1)
+        n_wait = ready.sum(axis=1)
+        pool = min(_POOL * int(size.max()), _MAX_POOL, pos.shape[1])
+        examine = ready[:, :pool] & (size < n_wait)[:, None]  # taking every waiting start needs no check
+        distinct = np.zeros_like(ready)
+        if examine.any():
+            starts = np.take_along_axis(self.order[active], pos[:, :pool], axis=1)
+            distinct[:, :pool] = self._distinct(active, starts, examine, size)
+        # Fill the remaining places with the other waiting starts, best first.
+        fill = ready & ~distinct
+        room = size - distinct.sum(axis=1)
+        take = distinct | (fill & (np.cumsum(fill, axis=1) <= room[:, None]))
+        rows, cols = np.nonzero(take)
+        where = pos[rows, cols]
+        self.polished[active[rows], where] = True
+        self.pending = distinct[rows, cols]
+        return active[rows], self.order[active[rows], where]
+
+    def _distinct(self, active, starts, examine, size):
+        """`(A, K)`: the examined starts chosen as distinct, at most `size` per problem, best first."""
+        preds = self.screen.predictions(self.u0[starts], active)  # (A, K, m); NaN off the live points
+        live, scale = self.screen.live_for(active), self.screen.scale[active]
+        fresh = examine.copy()
+        if self.reps.shape[1]:
+            fresh &= np.all(_far(preds, self.reps[active], live, scale), axis=2)
+        among = _far(preds, preds, live, scale)
+        chosen = np.zeros_like(examine)
+        count = np.zeros(len(active), dtype=np.int64)
+        for j in range(examine.shape[1]):
+            ok = fresh[:, j] & (count < size) & np.all(among[:, j, :] | ~chosen, axis=1)
+            chosen[:, j] = ok
+            count += ok
+        block = np.full((self.reps.shape[0], chosen.shape[1], self.reps.shape[2]), np.nan)
+        block[active] = np.where(chosen[:, :, None], preds, np.nan)
+        keep = block[:, np.any(chosen, axis=0)]  # columns no problem chose need no memory
+        self.reps = np.concatenate([self.reps, keep], axis=1)
+        return chosen
+
+    def record(self, sol):
+        self.parts.append(sol)
+        self.distinct.append(self.pending)
+
+    def verdict(self, active):
+        """`(done, exhaust)` per active problem.
+
+        Done: the best converged objective is reached (to `CONFIRM_RTOL`) by
+        `CONFIRM` distinct polished starts, or no start is left. Exhaust: a
+        polished lane that did not converge reached a lower objective than the
+        best converged one, so no optimum can be confirmed; the next round
+        polishes every remaining start.
+        """
+        sol = self.solution()
+        n = self.polished.shape[0]
+        distinct = np.concatenate(self.distinct)
+        natural = np.stack(list(self.law.natural(sol.u).values()), axis=-1)
+        finite = np.isfinite(sol.objective) & np.all(np.isfinite(sol.u), axis=1) & np.all(np.isfinite(natural), axis=1)
+        ok = (sol.status == CONVERGED) & finite
+        best = np.full(n, np.inf)
+        np.minimum.at(best, sol.problem[ok], sol.objective[ok])
+        tol = CONFIRM_RTOL * np.abs(np.where(np.isfinite(best), best, 0.0))
+        lane_best, lane_tol = best[sol.problem], tol[sol.problem]
+        at_best = np.bincount(sol.problem, weights=ok & distinct & (sol.objective <= lane_best + lane_tol), minlength=n)
+        below = finite & ~ok & (sol.objective < lane_best - lane_tol)
+        unconfirmable = np.bincount(sol.problem, weights=below, minlength=n) > 0
+        left = (self.eligible & ~self.polished).sum(axis=1)
+        done = (left[active] == 0) | ((at_best[active] >= CONFIRM) & ~unconfirmable[active])
+        return done, unconfirmable[active] & ~done
+
+    def solution(self):
+        from . import Solution
+
+        return Solution(*(np.concatenate([getattr(s, name) for s in self.parts]) for name in Solution._fields))
 
 
-def _confirmed(law, parts, distinct_parts, active, polished, order, n_finite) -> np.ndarray:
-    """Which active problems are done: best objective reached by `CONFIRM` distinct starts, or nothing left."""
-    problem = np.concatenate([s.problem for s in parts])
-    f = np.concatenate([s.objective for s in parts])
-    u = np.concatenate([s.u for s in parts])
-    status = np.concatenate([s.status for s in parts])
-    distinct = np.concatenate(distinct_parts)
-    natural = np.stack(list(law.natural(u).values()), axis=-1)
-    ok = (status == CONVERGED) & np.isfinite(f) & np.all(np.isfinite(u), axis=1) & np.all(np.isfinite(natural), axis=1)
-    done = np.zeros(active.size, dtype=bool)
-    for i, p in enumerate(active):
-        mine = problem == p
-        left = n_finite[p] - int(polished[p, order[p][: n_finite[p]]].sum())
-        if left <= 0 or polished[p].all():
-            done[i] = True
-            continue
-        good = mine & ok
-        if not good.any():
-            continue
-        best = f[good].min()
-        at_best = good & distinct & (f <= best + CONFIRM_RTOL * abs(best))
-        done[i] = int(at_best.sum()) >= CONFIRM
-    return done
+def _far(a, b, live, scale):
+    """`(A, i, j)`: whether predictions `a[:, i]` and `b[:, j]` differ by more than the tolerance in root mean square.
+
+    Over each problem's live points, as one batched matrix product
+    (`|a - b|^2 = |a|^2 + |b|^2 - 2 a.b`, after centring, in float64). A point
+    where a start's prediction is undefined (NaN) counts as a large difference
+    from any defined one.
+    """
+    defined = np.isfinite(a) & live[:, None, :]
+    count = defined.sum(axis=1, keepdims=True)
+    centre = np.where(defined, a, 0.0).sum(axis=1, keepdims=True) / np.maximum(count, 1)
+    # Undefined predictions go far away (on live points only), so they never look alike a defined one.
+    far_off = 1e6 * (1.0 + np.asarray(scale))[:, None, None]
+    a = np.where(live[:, None, :], np.where(np.isfinite(a), a - centre, far_off), 0.0)
+    b = np.where(live[:, None, :], np.where(np.isfinite(b), b - centre, far_off), 0.0)
+    sq = (
+        np.einsum("akm,akm->ak", a, a)[:, :, None]
+        + np.einsum("ajm,ajm->aj", b, b)[:, None, :]
+        - 2 * (a @ b.transpose(0, 2, 1))
+    )
+    n_live = np.maximum(live.sum(axis=1), 1)[:, None, None]
+    return np.maximum(sq, 0.0) / n_live > (DISTINCT_TOL * np.asarray(scale)[:, None, None]) ** 2
 
 
 class _Screen:
@@ -281,9 +315,20 @@ class _Screen:
             t = np.broadcast_to(self.target, (n_problems, self.m_pad))
             self.scale = np.sqrt(np.sum(w * t**2, axis=1) / np.maximum(np.sum(w, axis=1), 1e-300))
             self.scale = np.where(self.scale > 0, self.scale, 1.0)
+        # Distinctness is judged on a subset of the screening points.
+        sel = (
+            np.arange(m)
+            if m <= DISTINCT_POINTS
+            else np.unique(np.linspace(0, m - 1, DISTINCT_POINTS).round()).astype(int)
+        )
+        d_pad = _bucket(sel.size)
+        sel_pad = np.concatenate([sel, np.full(d_pad - sel.size, sel[0])])
+        self.x_distinct = {k: v[..., sel_pad] for k, v in self.x.items()}
+        self.live_distinct = self.live[:, sel_pad] & (np.arange(d_pad) < sel.size)
+        self.distinct_points = d_pad
 
     def live_for(self, problems):
-        return self.live[problems]
+        return self.live_distinct[problems]
 
     def _rows(self, a, axis, problems):
         return a if axis is None else a[problems]
@@ -308,16 +353,17 @@ class _Screen:
         return out
 
     def predictions(self, u, problems) -> np.ndarray:
-        """`(A, K, m)` predictions (fitted scale) of starts `u` `(A, K, p)` on problems; NaN off the live points."""
+        """`(A, K, m)` predictions (fitted scale) of starts `u` `(A, K, p)` on problems, at the points that judge
+        distinctness; NaN off the live points."""
         a, k = u.shape[:2]
         a_pad, k_pad = _bucket(a), _bucket(k)
         u_pad = np.zeros((a_pad, k_pad, u.shape[2]))
         u_pad[:a, :k] = u
         probs = np.concatenate([problems, np.full(a_pad - a, problems[0])])
-        xs = {k_: self._rows(v, self.axes[1], probs) for k_, v in self.x.items()}
+        xs = {k_: self._rows(v, self.axes[1], probs) for k_, v in self.x_distinct.items()}
         with jax.enable_x64(True):
             pred = np.asarray(_predict_compiled(self.law, self.loss, self.axes[1], u_pad, xs))[:a, :k]
-        return np.where(self.live[problems][:, None, :], pred, np.nan)
+        return np.where(self.live_distinct[problems][:, None, :], pred, np.nan)
 
 
 def _bucket(n: int) -> int:
