@@ -14,7 +14,7 @@ instead
    retrace the same descent. Round `r` polishes `FIRST_ROUND * 2**r` starts per
    problem, so a hard problem reaches the exhaustive grid in a few rounds;
 3. stops a problem as soon as its best objective is *confirmed*: reached, to
-   `CONFIRM_RTOL` relative, by at least `CONFIRM` distinct polished starts;
+   `CONFIRM_RTOL` relative (objectives below `CONFIRM_FLOOR` count as equal), by at least `CONFIRM` distinct polished starts;
    or when every start has been polished (the exhaustive grid, in the worst case).
 
 The evidence for the rule is in benchmarks/RESULTS.md ("global strategy"):
@@ -45,6 +45,8 @@ CONFIRM = 3
 # "Reached the best objective": within this relative distance (converged lanes at one
 # optimum agree to about 1e-12, the solver's ftol).
 CONFIRM_RTOL = 1e-9
+# Objectives this small count as zero (an exact fit): the scale of the solvers' `fscale`.
+CONFIRM_FLOOR = 1e-12
 # Two starts whose predictions differ nowhere by more than this (log scale; times the rms
 # of y for raw-scale losses) are one candidate.
 DISTINCT_TOL = 1e-2
@@ -239,7 +241,7 @@ class _Rounds:
         ok = (sol.status == CONVERGED) & finite
         best = np.full(n, np.inf)
         np.minimum.at(best, sol.problem[ok], sol.objective[ok])
-        tol = CONFIRM_RTOL * np.abs(np.where(np.isfinite(best), best, 0.0))
+        tol = CONFIRM_RTOL * (np.abs(np.where(np.isfinite(best), best, 0.0)) + CONFIRM_FLOOR)
         lane_best, lane_tol = best[sol.problem], tol[sol.problem]
         at_best = np.bincount(sol.problem, weights=ok & distinct & (sol.objective <= lane_best + lane_tol), minlength=n)
         below = finite & ~ok & (sol.objective < lane_best - lane_tol)
