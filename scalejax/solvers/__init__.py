@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
+from .._compile_cache import enable_from_env
 from .._errors import ScalejaxError
 from .._objectives import Loss
 from .._progress import Progress
@@ -388,6 +389,7 @@ def solve_lanes(
         A `Solution` with arrays of length `L`. Raises `ScalejaxError` up front when the
         lanes' states cannot fit in the memory available.
     """
+    enable_from_env()
     config = config or SolverConfig()
     if method not in METHODS:
         raise ScalejaxError(f"unknown solver {method!r}; choose one of {', '.join(METHODS)}")

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._compile_cache import enable_from_env
 from .._errors import ScalejaxError
 from .._objectives import Loss, objective, residuals
 from ._status import CONVERGED
@@ -105,6 +106,7 @@ def solve_starts(
     """
     from . import solve_lanes  # the lanes engine lives in the package's __init__
 
+    enable_from_env()
     if strategy not in STRATEGIES:
         raise ScalejaxError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     u0 = np.atleast_2d(np.asarray(u0, dtype=np.float64))
