@@ -300,39 +300,52 @@ class _Inputs:
         out = src[1][self.pad_idx]
         return devices.put(out * self.pad_mask if mask else out, sharded=False)
 
-    def lane_rows(self, lanes: np.ndarray, devices: Devices):
-        """`(weights, x, target)` for `lanes` on the devices: shared arrays, or one padded row per lane."""
-        probs = lanes if self.problem is None else self.problem[lanes]
-        made = {}
+    def lane_rows(self, lanes: np.ndarray, real: np.ndarray) -> dict:
+        """Host arrays of one padded row per lane for the per-problem inputs (zeros where not `real`).
+
+        Returns `{"weights": ..., "target": ..., "x": {...}}` holding only the
+        per-problem inputs; shared ones are already on the devices.
+        """
+        probs = (lanes if self.problem is None else self.problem[lanes])[real]
+        out = {}
 
         def rows(src, name, mask=False):
             kind, a = src
-            if kind == "shared":
-                return None
             if kind == "tile":
-                out = np.broadcast_to(a, (len(lanes), a.shape[-1]))
+                got = np.broadcast_to(a, (probs.size, a.shape[-1]))
             elif kind == "rows":
-                out = a[probs]
+                got = a[probs]
             else:
                 lo, hi = int(probs.min()), int(probs.max()) + 1
-                if name not in made:
-                    block = np.asarray(a(lo, hi), dtype=np.float64)
-                    if block.shape != (hi - lo, self.n):
-                        raise ScalejaxError(
-                            f"the {name} of problems [{lo}, {hi}) have shape {block.shape}, expected {(hi - lo, self.n)}"
-                        )
-                    made[name] = block
-                out = made[name][probs - lo]
-            out = out[:, self.pad_idx]
-            return devices.put(out * self.pad_mask if mask else out)
+                got = np.asarray(a(lo, hi), dtype=np.float64)
+                if got.shape != (hi - lo, self.n):
+                    raise ScalejaxError(
+                        f"the {name} of problems [{lo}, {hi}) have shape {got.shape}, expected {(hi - lo, self.n)}"
+                    )
+                got = got[probs - lo]
+            # Lanes that only pad the queue are never loaded: zeros cost no work to make.
+            full = np.zeros((lanes.size, self.n_pad))
+            full[real] = got[:, self.pad_idx] * self.pad_mask if mask else got[:, self.pad_idx]
+            return full
 
-        w = rows(self.weights, "weights", mask=True)
-        t = rows(self.target, "targets")
-        x = self.shared_x if self.axes.x is None else {k: rows(s, k) for k, s in self.x.items()}
+        if self.axes.weights == 0:
+            out["weights"] = rows(self.weights, "weights", mask=True)
+        if self.axes.target == 0:
+            out["target"] = rows(self.target, "targets")
+        if self.axes.x == 0:
+            out["x"] = {k: rows(src, k) for k, src in self.x.items()}
+        return out
+
+    def on_devices(self, rows: dict, devices: Devices, select=None):
+        """`(weights, x, target)` on the devices: the shared arrays, or `rows` (restricted to `select`) split by lane."""
+
+        def put(a):
+            return devices.put(a if select is None else a[select])
+
         return (
-            self.shared_weights if w is None else w,
-            x,
-            self.shared_target if t is None else t,
+            put(rows["weights"]) if "weights" in rows else self.shared_weights,
+            {k: put(v) for k, v in rows["x"].items()} if "x" in rows else self.shared_x,
+            put(rows["target"]) if "target" in rows else self.shared_target,
         )
 
 
@@ -410,21 +423,45 @@ def solve_lanes(
         step=np.zeros(n_lanes, dtype=np.int32),
         inner=None,
     )
+    init_chunk = n_slots * n_dev
     with Progress(n_lanes, desc, progress) as bar:
         for first in range(0, n_lanes, block):
             todo = np.arange(first, min(first + block, n_lanes))
             # Deal the block round-robin: device d solves todo[d::n_dev], padded to the queue length.
-            order = np.full((n_dev, n_queue), todo[0])
+            order = np.full((n_dev, n_queue), -1)
             counts = np.zeros(n_dev, dtype=np.int32)
             for d in range(n_dev):
                 mine = todo[d::n_dev]
                 order[d, : mine.size] = mine
                 counts[d] = mine.size
             padded = order.reshape(-1)
-            lane_w, lane_x, lane_t = inputs.lane_rows(padded, devices)
-            started = devices.get(
-                _init_compiled(law, loss, method, config, inputs.axes, devices.put(u0[padded]), lane_w, lane_x, lane_t)
-            )
+            real = padded >= 0
+            padded = np.where(real, padded, todo[0])
+            rows = inputs.lane_rows(padded, real)
+
+            # Initial states of the real lanes, a chunk of slots at a time (shapes that do not depend on
+            # the number of lanes: a new number of resamples compiles nothing new).
+            where = np.flatnonzero(real)
+            started = None
+            for c in range(0, where.size, init_chunk):
+                pos = where[c : c + init_chunk]
+                pos = np.concatenate([pos, np.full(init_chunk - pos.size, pos[0])])
+                out = devices.get(
+                    _init_compiled(
+                        law,
+                        loss,
+                        method,
+                        config,
+                        inputs.axes,
+                        devices.put(u0[padded[pos]]),
+                        *inputs.on_devices(rows, devices, pos),
+                    )
+                )
+                if started is None:
+                    started = jax.tree.map(lambda a, n=padded.size: np.repeat(a[:1], n, axis=0), out)
+                jax.tree.map(lambda dst, src, pos=pos: dst.__setitem__(pos, src), started, out)
+
+            lane_w, lane_x, lane_t = inputs.on_devices(rows, devices)
             queue = _Queue(
                 lanes=jax.tree.map(devices.put, started),
                 slot=devices.put(np.full(n_slots * n_dev, -1, dtype=np.int32)),
@@ -446,7 +483,7 @@ def solve_lanes(
                 if time.perf_counter() - tick < 0.1:
                     budget = min(budget * 2, 1 << 16)
             solved = devices.get(queue.lanes)
-            keep = np.concatenate([np.arange(counts[d]) + d * n_queue for d in range(n_dev)])
+            keep = np.flatnonzero(real)
             for name in ("u", "f", "status", "step"):
                 getattr(state, name)[padded[keep]] = getattr(solved, name)[keep]
         bar.update(n_lanes)

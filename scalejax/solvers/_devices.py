@@ -24,9 +24,10 @@ _SLOT_POINTS_ACCELERATOR = 1 << 22
 _MAX_SLOTS = {"cpu": 256}
 _MAX_SLOTS_ACCELERATOR = 1 << 16
 # Points' worth of lanes queued on one device per call: bounds the per-lane copies of
-# per-problem data (weights, targets, inputs) held on the device at once.
+# per-problem data (weights, targets, inputs) held at once. The queue always has this length
+# (it does not depend on the number of lanes), so a new number of resamples compiles nothing.
 _QUEUE_POINTS = {"cpu": 1 << 22}
-_QUEUE_POINTS_ACCELERATOR = 1 << 25
+_QUEUE_POINTS_ACCELERATOR = 1 << 26
 
 
 def lane_sizes(n_lanes: int, n_points: int, lanes_per_call: int | None, backend: str | None = None) -> tuple[int, int]:
@@ -37,11 +38,14 @@ def lane_sizes(n_lanes: int, n_points: int, lanes_per_call: int | None, backend:
         n_points: points per lane, padded.
         lanes_per_call: slots per device asked for, or None for the backend's default
             (about 32k points' worth on a CPU, between 1 and 256 lanes; 4M points' worth
-            on an accelerator, up to 65,536 lanes).
+            on an accelerator, up to 65,536 lanes); fewer lanes than that take a bucket
+            size just above their number.
         backend: `jax.default_backend()` when None.
 
     Returns:
-        `(slots, queue)`: both bucket sizes, `queue` a power of two >= `slots`.
+        `(slots, queue)`: the queue is a power of two >= `slots` that depends only on the
+        points, the backend and the slots, so every solve of at least `lanes_per_call`
+        lanes (a bootstrap of any larger number of resamples) reuses one compiled solver.
     """
     from . import bucket_size
 
@@ -50,9 +54,8 @@ def lane_sizes(n_lanes: int, n_points: int, lanes_per_call: int | None, backend:
         points = _SLOT_POINTS.get(backend, _SLOT_POINTS_ACCELERATOR)
         lanes_per_call = min(_MAX_SLOTS.get(backend, _MAX_SLOTS_ACCELERATOR), max(1, points // n_points))
     slots = bucket_size(min(n_lanes, max(1, int(lanes_per_call))))
-    cap = _pow2_floor(_QUEUE_POINTS.get(backend, _QUEUE_POINTS_ACCELERATOR) // n_points)
-    queue = max(_pow2_ceil(slots), min(_pow2_ceil(n_lanes), cap))
-    return slots, queue
+    cap = _pow2_floor(max(1, _QUEUE_POINTS.get(backend, _QUEUE_POINTS_ACCELERATOR) // n_points))
+    return slots, max(_pow2_ceil(slots), cap)
 
 
 def _pow2_floor(k: int) -> int:
