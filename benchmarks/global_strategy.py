@@ -117,6 +117,7 @@ def cases() -> Iterator[Case]:
         "chinchilla, Epoch's runs below the top 10% of compute (backtest), 4,500 starts",
         "chinchilla_epoch",
         lambda: ("chinchilla", _epoch_backtest(), X_ND, "loss", {}),
+        quick=False,  # the same data as the full fit above; kept out of the tests for time
     )
     yield Case(
         "chinchilla, Epoch's runs, squared log loss, 4,500 starts",
