@@ -40,7 +40,9 @@ import scipy.optimize
 import scipy.special
 
 import scalejax as sj
+import scalejax._bootstrap
 from scalejax._bootstrap import resample_weights
+from scalejax._resample import Resampler
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -181,7 +183,10 @@ def main(argv=None) -> None:
     )
 
     # The same resamples as index arrays (rows repeated by their multinomial count).
-    counts = resample_weights(full.data, args.n, "rows", np.random.default_rng(args.seed)).astype(int)
+    if hasattr(scalejax._bootstrap, "Resampler"):  # the bootstrap makes its weights block by block from the seed
+        counts = Resampler(full.data, "rows", args.seed).weights(0, args.n).astype(int)
+    else:  # the bootstrap draws them all at once from one generator
+        counts = resample_weights(full.data, args.n, "rows", np.random.default_rng(args.seed)).astype(int)
     m = args.n if args.scipy_resamples is None else min(args.scipy_resamples, args.n)
     indices = [np.repeat(np.arange(len(logy)), c) for c in counts[:m]]
     u_start = to_fitting_space(full.params)

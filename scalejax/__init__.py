@@ -18,6 +18,8 @@ from . import functional as functional
 from . import laws as laws
 from ._bootstrap import Bootstrap as Bootstrap
 from ._bootstrap import bootstrap as bootstrap
+from ._compile_cache import clear_compile_cache as clear_compile_cache
+from ._compile_cache import enable_compile_cache as enable_compile_cache
 from ._data import Data as Data
 from ._data import DataWarning as DataWarning
 from ._draws import Draws as Draws
@@ -93,8 +95,10 @@ __all__ = [
     "analysis",
     "bayes",
     "bootstrap",
+    "clear_compile_cache",
     "compute_optimal",
     "datasets",
+    "enable_compile_cache",
     "fit",
     "fit_many",
     "functional",

@@ -20,53 +20,13 @@ import pandas as pd
 
 from ._data import Data
 from ._draws import Draws, map_draws, tails
-from ._errors import DataError, ScalejaxError
+from ._errors import ScalejaxError
 from ._fit import Fit, best_lanes, fit, solver_config
 from ._law import plain_method
-from .solvers import CONVERGED, SolverConfig, solve_lanes
+from ._resample import SCHEMES, Resampler, resample_weights
+from .solvers import CONVERGED, SolverConfig, require_memory, solve_lanes
 
 __all__ = ["SCHEMES", "Bootstrap", "bootstrap", "resample_weights"]
-
-SCHEMES = ("rows", "groups", "bayesian", "residual")
-
-
-def resample_weights(data: Data, n: int, scheme: str, rng: np.random.Generator) -> np.ndarray:
-    """`(n, n_points)` weights of `n` resamples (`rows`, `groups` or `bayesian`)."""
-    base = data.weights
-    if scheme == "rows":
-        live = np.flatnonzero(base > 0)
-        counts = _uniform_counts(rng, live.size, n)
-        out = np.zeros((n, data.n))
-        out[:, live] = counts
-        return out * base
-    if scheme == "bayesian":
-        live = np.flatnonzero(base > 0)
-        out = np.zeros((n, data.n))
-        out[:, live] = rng.dirichlet(np.ones(live.size), size=n) * live.size
-        return out * base
-    if scheme == "groups":
-        if data.groups is None:
-            raise DataError(
-                "scheme 'groups' needs a group column: pass group='run' (or the column naming each cluster)"
-            )
-        labels, codes = np.unique(data.groups.astype(str), return_inverse=True)
-        if labels.size < 2:
-            raise DataError(
-                f"scheme 'groups' needs at least 2 groups; column {data.columns.get('group')!r} has {labels.size}"
-            )
-        counts = _uniform_counts(rng, labels.size, n)
-        return counts[:, codes] * base
-    raise ScalejaxError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-
-
-def _uniform_counts(rng: np.random.Generator, k: int, n: int) -> np.ndarray:
-    """`n` draws of Multinomial(k, uniform over k): how often each of k items is picked in k draws.
-
-    Counted from `k` uniform picks per row: the same distribution as
-    `rng.multinomial`, about 10x faster (it draws k binomials in sequence per row).
-    """
-    picks = rng.integers(0, k, size=(n, k)) + k * np.arange(n)[:, None]
-    return np.bincount(picks.ravel(), minlength=n * k).reshape(n, k).astype(np.float64)
 
 
 class Bootstrap(Draws):
@@ -381,31 +341,29 @@ def bootstrap(
             progress=progress,
         )
     data, law = result.data, result.law
-    rng = np.random.default_rng(seed)
     target = data.target(result.loss.log_scale)
-    if scheme == "residual":
-        fitted = target - result.residuals
-        live = np.flatnonzero(data.weights > 0)
-        picks = rng.choice(result.residuals[live], size=(n, data.n), replace=True)
-        lane_target = fitted[None, :] + picks
-        lane_weights = np.broadcast_to(data.weights, (n, data.n))
-    else:
-        lane_target = target
-        lane_weights = resample_weights(data, n, scheme, rng)
-
+    # Resample weights (residual scheme: targets) made from the seed for one block of lanes at a time.
+    residual = scheme == "residual"
+    resamples = Resampler(
+        data,
+        scheme,
+        seed,
+        fitted=target - result.residuals if residual else None,
+        residuals=result.residuals if residual else None,
+    )
     warm = _warm_starts(result, max(1, int(n_warm_starts)), float(warm_gap))
     k = warm.shape[0]
+    require_memory(n * k, law.n_params, what=f"a bootstrap of {n:,} resamples", unit="resamples", per_unit=k)
     u0 = np.tile(warm, (n, 1))
-    lane_w = np.repeat(lane_weights, k, axis=0)
-    lane_t = lane_target if np.ndim(lane_target) == 1 else np.repeat(lane_target, k, axis=0)
     with jax.enable_x64(True):
         sol = solve_lanes(
             law,
             result.loss,
             u0,
-            lane_w,
+            data.weights if residual else resamples.weights,
             data.x,
-            lane_t,
+            resamples.targets if residual else target,
+            problem=np.repeat(np.arange(n), k),
             method=method,
             config=solver_config(solver, max_steps, base=WARM),
             lanes_per_call=lanes_per_call,

@@ -17,7 +17,7 @@ from ._errors import FitError, LawError, ScalejaxError
 from ._law import Law, plain_method
 from ._objectives import Loss, make_loss, residuals
 from .laws import get as get_law
-from .solvers import CONVERGED, STATUS_NAMES, Solution, SolverConfig, solve_lanes
+from .solvers import CONVERGED, STATUS_NAMES, Solution, SolverConfig, solve_starts
 from .solvers._lm import jacobian_rows
 
 __all__ = ["Fit", "FitWarning", "fit", "make_data", "make_starts"]
@@ -58,8 +58,9 @@ class Fit(Draws):
         objective: the objective at the optimum (a float).
         solution: per-start results (`u`, `objective`, `status`, `steps`).
         best: the start whose optimum is reported.
-        n_starts: number of starts solved.
-        n_converged: starts that converged.
+        n_starts: number of starts polished (all of them with `strategy="all"`; with "auto" the
+            best distinct ones of the screened grid).
+        n_converged: polished starts that converged.
         n_at_best: converged starts whose objective is within 1e-6 relative of the best.
     """
 
@@ -428,6 +429,7 @@ def fit(
     delta: float = 1e-3,
     over_weight: float = 1.0,
     starts=None,
+    strategy: str = "auto",
     method: str = "lm",
     max_steps: int | None = None,
     solver: SolverConfig | None = None,
@@ -449,6 +451,9 @@ def fit(
             see `scalejax.Loss`).
         starts: None for the law's start grid; or natural-scale starts as a dict,
             a DataFrame with a column per parameter, or an `(S, p)` array.
+        strategy: `"auto"` (default) screens every start in one vectorised pass and polishes the
+            best distinct ones, in rounds, until the best optimum is reached from 3 of them;
+            `"all"` polishes every start (see `scalejax.solvers.solve_starts`).
         method: `"lm"` (Levenberg-Marquardt with IRLS) or `"lbfgs"` (optax L-BFGS).
         max_steps: the most steps a start may take (default 500; overrides `solver.max_steps`).
         solver: a `SolverConfig` (stopping rules, damping) for every start.
@@ -474,19 +479,20 @@ def fit(
     data = make_data(law, frame, x, y, weights, group, loss)
     u0 = make_starts(law, starts)
     with jax.enable_x64(True):
-        solution = solve_lanes(
+        solution = solve_starts(
             law,
             loss,
             u0,
             data.weights,
             data.x,
             data.target(loss.log_scale),
+            strategy=strategy,
             method=method,
             config=config,
             progress=progress,
             desc="fit starts",
         )
-    pick, ok = best_lanes(law, solution, len(solution.status))
+    pick, ok = best_lanes(law, solution)
     if not ok[0]:
         raise FitError(_no_fit_message(law, solution))
     result = Fit(law, data, loss, solution, int(pick[0]), level=level)
@@ -513,22 +519,35 @@ def solver_config(solver: SolverConfig | None, max_steps: int | None, base: Solv
     return config
 
 
-def best_lanes(law: Law, solution: Solution, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """For rows of `k` consecutive lanes (a resample's warm starts, a group's starts): the best converged lane.
+def best_lanes(
+    law: Law, solution: Solution, k: int | None = None, *, problem=None, n_problems: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best converged lane of each problem: one rule for fits, bootstraps and batched fits.
 
     The best lane is the converged one of lowest objective whose parameters are
-    finite on both scales. One rule for fits, bootstraps and batched fits.
+    finite on both scales (ties: the first lane). Problems are rows of `k`
+    consecutive lanes (a resample's warm starts, a fit's starts), or given by
+    `problem` (each lane's problem index, any order and count: `fit_many`'s
+    groups after the global strategy polished a different number of starts each).
 
     Returns:
-        `(pick, ok)`: per row the index of the chosen lane (global), and whether it converged.
+        `(pick, ok)`: per problem the index of the chosen lane (global), and
+        whether it converged (when not, `pick` is the problem's first lane).
     """
+    n = len(solution.status)
+    if problem is None:
+        problem = np.arange(n) // (n if k is None else int(k))
+    problem = np.asarray(problem, dtype=np.int64)
+    n_problems = int(problem.max()) + 1 if n_problems is None else int(n_problems)
     natural = np.stack(list(law.natural(solution.u).values()), axis=-1)
     finite = np.all(np.isfinite(solution.u), axis=1) & np.all(np.isfinite(natural), axis=1)
     good = (solution.status == CONVERGED) & np.isfinite(solution.objective) & finite
-    f = np.where(good, solution.objective, np.inf).reshape(-1, k)
-    local = np.argmin(f, axis=1)
-    rows = np.arange(f.shape[0])
-    return rows * k + local, np.isfinite(f[rows, local])
+    key = np.where(good, solution.objective, np.inf)
+    order = np.lexsort((np.arange(n), key, problem))
+    first = np.r_[True, problem[order][1:] != problem[order][:-1]]
+    pick = np.zeros(n_problems, dtype=np.int64)
+    pick[problem[order][first]] = order[first]
+    return pick, np.isfinite(key[pick]) & (np.bincount(problem, minlength=n_problems)[:n_problems] > 0)
 
 
 def _no_fit_message(law: Law, solution: Solution) -> str:

@@ -1,7 +1,9 @@
 """fit_many(): one independent fit per group (task, data set, run) for hundreds of groups, in one batched call.
 
-Groups of different lengths are padded to one length with zero-weight points,
-and every (group, start) pair is a lane of one compiled, vmapped solve.
+Groups of different lengths are padded to one length with zero-weight points.
+Every (group, start) pair is screened in one vectorised pass, and the starts
+each group polishes (its best distinct ones, until its best optimum is
+confirmed: `solve_starts`) are lanes of one compiled, vmapped solve per round.
 """
 
 from __future__ import annotations
@@ -9,16 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from ._errors import DataError, ScalejaxError
-from ._fit import make_data, make_starts
+from ._fit import best_lanes, make_data, make_starts
 from ._law import Law
 from ._objectives import make_loss
 from .laws import get as get_law
-from .solvers import CONVERGED, STATUS_NAMES, SolverConfig, solve_lanes
+from .solvers import CONVERGED, STATUS_NAMES, STRATEGIES, SolverConfig, solve_starts
 
 __all__ = ["fit_many"]
 
@@ -34,6 +35,7 @@ def fit_many(
     loss: str = "huber",
     delta: float = 1e-3,
     starts=None,
+    strategy: str = "auto",
     method: str = "lm",
     max_steps: int = 500,
     lanes_per_call: int | None = None,
@@ -51,14 +53,17 @@ def fit_many(
         by: the column naming each row's group (one fit per distinct value).
         weights, loss, delta, starts, method, max_steps: as in `scalejax.fit`
             (the same starts serve every group).
+        strategy: `"auto"` (each group screens every start and polishes its best distinct
+            ones until its best optimum is reached from 3 of them) or `"all"` (every group
+            polishes every start); see `scalejax.solvers.solve_starts`.
         lanes_per_call: lanes stepped together on each device; by default about 8k points' worth
             (small blocks stay in cache).
 
     Returns:
         A DataFrame indexed by group (sorted), with one column per parameter,
         then `objective`, `status` (`"converged"`, or why the group's best
-        start stopped, its parameters then NaN), `n_points` (weighted points)
-        and `n_converged` (starts that converged).
+        start stopped, its parameters then NaN), `n_points` (weighted points),
+        `n_starts` (starts the group polished) and `n_converged` (of those, how many converged).
 
     Example:
         >>> import numpy as np, pandas as pd, scalejax as sj
@@ -97,39 +102,48 @@ def fit_many(
     group_t = data.target(loss.log_scale)[rows]
 
     u0 = make_starts(law, starts)
-    n_starts = u0.shape[0]
+    if strategy not in STRATEGIES:
+        raise ScalejaxError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     with jax.enable_x64(True):
-        sol = solve_lanes(
+        sol = solve_starts(
             law,
             loss,
-            np.tile(u0, (n_groups, 1)),
-            np.repeat(group_w, n_starts, axis=0),
-            {k: np.repeat(v, n_starts, axis=0) for k, v in group_x.items()},
-            np.repeat(group_t, n_starts, axis=0),
+            u0,
+            group_w,
+            group_x,
+            group_t,
+            strategy=strategy,
             method=method,
             config=SolverConfig(max_steps=int(max_steps)),
             lanes_per_call=lanes_per_call or max(8, 8192 // n_max),
+            desc="group fits",
         )
-        natural = law.unpack(jnp.asarray(sol.u))
-        natural = np.stack([np.asarray(natural[k]) for k in law.param_names], axis=-1)
-
-    status = sol.status.reshape(n_groups, n_starts)
-    objective = sol.objective.reshape(n_groups, n_starts)
-    natural = natural.reshape(n_groups, n_starts, law.n_params)
-    ok = (status == CONVERGED) & np.isfinite(objective) & np.all(np.isfinite(natural), axis=-1)
-    best = np.argmin(np.where(ok, objective, np.inf), axis=1)
-    any_ok = ok.any(axis=1)
-    # For a group with no converged start, report the status of its lowest-objective start.
-    fallback = np.argmin(np.where(np.isfinite(objective), objective, np.inf), axis=1)
-    pick = np.where(any_ok, best, fallback)
+    natural = np.stack(list(law.natural(sol.u).values()), axis=-1)
+    finite = np.isfinite(sol.objective) & np.all(np.isfinite(natural), axis=1)
+    ok = (sol.status == CONVERGED) & finite
     g = np.arange(n_groups)
-    values = np.where(any_ok[:, None], natural[g, pick], np.nan)
+    # Each group's best converged lane (the rule every fit uses); for a group with none, its
+    # lowest-objective lane, for the status.
+    best, any_ok = best_lanes(law, sol, problem=sol.problem, n_problems=n_groups)
+    fallback = _first_per_group(sol.problem, np.where(np.isfinite(sol.objective), sol.objective, np.inf), n_groups)
+    pick = np.where(any_ok, best, fallback)
+    values = np.where(any_ok[:, None], natural[pick], np.nan)
     table = pd.DataFrame(values, columns=list(law.param_names), index=pd.Index(labels, name=by))
-    table["objective"] = np.where(any_ok, objective[g, pick], np.nan)
+    table["objective"] = np.where(any_ok, sol.objective[pick], np.nan)
     table["status"] = [
         "converged" if good else ("nonfinite" if c == CONVERGED else STATUS_NAMES[int(c)])
-        for good, c in zip(any_ok, status[g, pick], strict=True)
+        for good, c in zip(any_ok, sol.status[pick], strict=True)
     ]
     table["n_points"] = live
-    table["n_converged"] = ok.sum(axis=1)
+    table["n_starts"] = np.bincount(sol.problem, minlength=n_groups)[g]
+    table["n_converged"] = np.bincount(sol.problem, weights=ok, minlength=n_groups).astype(np.int64)
     return table
+
+
+def _first_per_group(group: np.ndarray, key: np.ndarray, n_groups: int) -> np.ndarray:
+    """Index of the lane of lowest `key` in each group (ties: the first lane)."""
+    order = np.lexsort((np.arange(key.size), key, group))
+    first = np.r_[True, group[order][1:] != group[order][:-1]]
+    out = np.zeros(n_groups, dtype=np.int64)
+    out[group[order][first]] = order[first]
+    return out

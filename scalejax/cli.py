@@ -113,6 +113,11 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_report_parser(sub)
     sub.add_parser("laws", help="list the built-in laws")
+    cache = sub.add_parser(
+        "cache",
+        help="show or clear the cache of compiled code (set SCALEJAX_CACHE_DIR to move it, SCALEJAX_COMPILE_CACHE=0 to turn it off)",
+    )
+    cache.add_argument("action", choices=["info", "clear"], help="info: where it is and its size; clear: remove it")
     sub.add_parser("demo", help="fit the Chinchilla law to the embedded example and forecast a 70B / 1.4T run")
     return parser
 
@@ -614,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
             args = _parser().parse_args(argv)
             if args.command == "report":
                 return _cmd_report(args, argv)
-            return {"fit": _cmd_fit, "laws": _cmd_laws, "demo": _cmd_demo}[args.command](args)
+            return {"fit": _cmd_fit, "laws": _cmd_laws, "demo": _cmd_demo, "cache": _cmd_cache}[args.command](args)
     except ScalejaxError as err:
         print(f"scalejax: error: {one_line(str(err))}", file=sys.stderr)
         return 2
@@ -628,6 +633,15 @@ def main(argv: list[str] | None = None) -> int:
         # The reader of standard output went away (`| head -1`): every file is already written, so end quietly.
         _silence_stdout()
         return 0
+
+
+def _cmd_cache(args) -> int:
+    from ._compile_cache import cache_info, clear_compile_cache
+
+    info = clear_compile_cache() if args.action == "clear" else cache_info()
+    verb = "removed" if args.action == "clear" else "holds"
+    print(f"{info['path']}: {verb} {info['entries']} compiled functions ({info['bytes'] / 2**20:.1f} MiB)")
+    return 0
 
 
 def _silence_stdout() -> None:
@@ -661,8 +675,11 @@ def _use_all_cores() -> None:
 
 
 def run() -> None:
-    """The console script: use every core, then run `main`."""
+    """The console script: use every core and the persistent compilation cache, then run `main`."""
+    from ._compile_cache import enable_compile_cache
+
     _use_all_cores()
+    enable_compile_cache()
     sys.exit(main())
 
 

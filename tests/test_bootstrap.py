@@ -8,7 +8,7 @@ import pytest
 from helpers import SHARED_DATA, chinchilla_arrays, chinchilla_frame, scipy_fit
 
 import scalejax as sj
-from scalejax._bootstrap import resample_weights
+from scalejax._resample import Resampler
 
 X = {"N": "N", "D": "D"}
 # A small natural-scale start grid for tests where Hoffmann's 4,500 starts are not the point.
@@ -34,8 +34,8 @@ def test_draws_agree_with_scipy_loop_on_the_same_resamples():
     n, seed = 24, 11
     boot = sj.bootstrap("chinchilla", frame, x=X, y="loss", n=n, seed=seed)
     assert boot.n_converged == n and boot.n_failed == 0
-    # The same resamples: the scheme draws its weights first from default_rng(seed).
-    counts = resample_weights(boot.fit.data, n, "rows", np.random.default_rng(seed))
+    # The same resamples: the scheme's weights of resamples [0, n) made from the seed.
+    counts = Resampler(boot.fit.data, "rows", seed).weights(0, n)
     log_n, log_d, log_y = chinchilla_arrays(frame)
     start = np.array(
         [np.log(boot.fit.params[k]) for k in ("E", "A", "B")] + [boot.fit.params[k] for k in ("alpha", "beta")]

@@ -17,6 +17,7 @@ import pandas as pd
 from .._data import Data
 from .._draws import tails
 from .._errors import DataError, ScalejaxError, describe_rows
+from .._resample import uniform_counts
 
 __all__ = ["IsoFLOP", "isoflop"]
 
@@ -140,7 +141,7 @@ def isoflop(
     weights[0] = 1.0
     for g in range(budgets.size):
         rows = np.flatnonzero(codes == g)
-        weights[1:, rows] = rng.multinomial(rows.size, np.full(rows.size, 1.0 / rows.size), size=n_boot)
+        weights[1:, rows] = uniform_counts(rng, rows.size, n_boot)  # the bootstrap's multinomial counts
     t_opt, loss_opt = _vertices(weights, t, data.y, onehot)
     log_n = center[None, :] + t_opt
     if not np.all(np.isfinite(log_n[0])):
