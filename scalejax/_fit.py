@@ -59,7 +59,7 @@ class Fit(Draws):
         solution: per-start results (`u`, `objective`, `status`, `steps`).
         best: the start whose optimum is reported.
         n_starts: number of starts polished (all of them with `strategy="all"`; with "auto" the
-            best distinct ones of the screened grid).
+            best distinct ones of the screened grid; `stats["n_screened"]` counts the grid).
         n_converged: polished starts that converged.
         n_at_best: converged starts whose objective is within 1e-6 relative of the best.
     """
@@ -68,7 +68,17 @@ class Fit(Draws):
     best: int
     objective: float
 
-    def __init__(self, law: Law, data: Data, loss: Loss, solution: Solution, best: int, *, level: float = 0.95):
+    def __init__(
+        self,
+        law: Law,
+        data: Data,
+        loss: Loss,
+        solution: Solution,
+        best: int,
+        *,
+        level: float = 0.95,
+        n_screened: int | None = None,
+    ):
         u = np.asarray(solution.u[best], dtype=np.float64)
         assessment = _assess(law, loss, data, u, solution, float(solution.objective[best]))
         converged = solution.status == CONVERGED
@@ -77,6 +87,7 @@ class Fit(Draws):
             "n_points": int(np.sum(data.weights > 0)),
             "dof": assessment.dof,
             "n_starts": int(solution.status.shape[0]),
+            "n_screened": int(solution.status.shape[0] if n_screened is None else n_screened),
             "n_converged": int(converged.sum()),
             "n_at_best": int(np.sum(converged & (solution.objective <= objective + BEST_RTOL * abs(objective)))),
             "objective": objective,
@@ -98,7 +109,7 @@ class Fit(Draws):
             stats=stats,
             warnings=assessment.problems,
         )
-        self.solution = Solution(*(np.asarray(a) for a in solution))
+        self.solution = Solution(*(None if a is None else np.asarray(a) for a in solution))
         self.best = int(best)
         self.objective = objective
 
@@ -495,7 +506,7 @@ def fit(
     pick, ok = best_lanes(law, solution)
     if not ok[0]:
         raise FitError(_no_fit_message(law, solution))
-    result = Fit(law, data, loss, solution, int(pick[0]), level=level)
+    result = Fit(law, data, loss, solution, int(pick[0]), level=level, n_screened=len(u0))
     problems = result.diagnose()
     if problems:
         warnings.warn(

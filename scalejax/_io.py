@@ -228,8 +228,10 @@ def _put(result: Draws, arrays: dict, prefix: str) -> dict:
     if kind == "Fit":
         meta |= {"data": _put_data(result.data, arrays, f"{prefix}data."), "loss": _put_loss(result.loss)}
         meta["best"] = result.best
+        meta["n_screened"] = result.stats["n_screened"]
         for field in Solution._fields:
-            arrays[f"{prefix}solution.{field}"] = np.asarray(getattr(result.solution, field))
+            if getattr(result.solution, field) is not None:
+                arrays[f"{prefix}solution.{field}"] = np.asarray(getattr(result.solution, field))
     elif kind == "Bootstrap":
         meta["fit"] = _put(result.fit, arrays, f"{prefix}fit.")
         meta |= {"scheme": result.scheme, "seed": result.seed, "n_resamples": result.n_resamples}
@@ -276,7 +278,7 @@ def _get(kind: str, law: Law, meta: dict, arrays: dict, prefix: str) -> Draws:
             raise ScalejaxError(f"best start {best!r} is not one of the {n} starts")
         if not np.all(np.isfinite(solution.u[best])):
             raise ScalejaxError("the best start's parameters are not finite")
-        out = Fit(law, data, _get_loss(meta["loss"]), solution, best, level=level)
+        out = Fit(law, data, _get_loss(meta["loss"]), solution, best, level=level, n_screened=int(meta["n_screened"]))
         if not np.array_equal(out.u, u, equal_nan=True):
             raise ScalejaxError("the stored optimum is not the best start's")
         return out

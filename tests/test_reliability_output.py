@@ -294,7 +294,7 @@ def test_report_with_save_writes_both_before_printing(csv_path, tmp_path):
         "pairs.png",
         "residuals.png",
     ]
-    assert sj.load(saved).n_starts == 144
+    assert sj.load(saved).stats["n_screened"] == 144
     assert leftovers(tmp_path) == []
     handled("output: closed stdout (report --save)")
 

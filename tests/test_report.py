@@ -236,7 +236,7 @@ def test_cli_report_writes_html_and_saves_the_result(frame, tmp_path, capsys):
     assert all(f'<section id="{s}">' in text for s in SECTIONS)
     assert "scalejax report" in text and "--target N=70e9,D=1.4e12" in text
     loaded = sj.load(saved)
-    assert isinstance(loaded, sj.Fit) and loaded.n_starts == 4500 and loaded.data.n == 81
+    assert isinstance(loaded, sj.Fit) and loaded.stats["n_screened"] == 4500 and loaded.data.n == 81
     assert f"<td>{loaded.params['alpha']:.5g}</td>" in text  # the report shows the saved fit
 
     bad = [

@@ -13,7 +13,7 @@ RUN = textwrap.dedent(
     N = np.repeat([1.9e8, 3.7e8, 7.6e8, 1.2e9], 4)
     D = N * np.tile([10.0, 20.0, 50.0, 100.0], 4)
     y = (1.8 + 480 / N**0.35 + 2000 / D**0.37) * np.exp(rng.normal(0, 0.01, size=N.size))
-    fit = sj.fit("chinchilla", pd.DataFrame({"N": N, "D": D, "loss": y}), x={"N": "N", "D": "D"}, y="loss")
+    fit = sj.fit("chinchilla", pd.DataFrame({"N": N, "D": D, "loss": y}), x={"N": "N", "D": "D"}, y="loss", strategy="all")
     print(fit.n_starts, fit.n_converged)
     """
 )
