@@ -14,14 +14,8 @@ from scipy.stats import norm
 import scalejax as sj
 from scalejax import ScalejaxError
 from scalejax._noise import fit_noise
-from scalejax.analysis._calibrate import (
-    Calibration,
-    calibrate,
-    chain_predictive,
-    fit_error_growth,
-    interval_score,
-    simulate_predictive,
-)
+from scalejax.analysis import chain_predict
+from scalejax.analysis._calibrate import Calibration, calibrate, fit_error_growth, interval_score
 
 X = {"N": "N", "D": "D"}
 TRUTH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
@@ -133,14 +127,6 @@ def test_distance_reads_inputs_by_name_or_by_fitted_column_and_raises_clearly():
         cal.distance({"x": [1.0]})
 
 
-def test_simulated_predictive_values_have_the_summed_variance():
-    values = np.full((4, 2), np.e)
-    sims = simulate_predictive(values, np.array([0.01, 0.02]), extra=np.array([0.0, 0.02]), n_noise=200_000, seed=0)
-    assert sims.shape[0] >= 200_000
-    assert sims.mean(axis=0) == pytest.approx([1.0, 1.0], abs=1e-3)
-    assert sims.std(axis=0) == pytest.approx([0.01, np.sqrt(0.02**2 + 0.02**2)], rel=0.01)
-
-
 @pytest.fixture(scope="module")
 def misspecified():
     """A pure power law fitted to the 36 smaller of 48 runs drawn from a power law with a floor."""
@@ -155,10 +141,17 @@ def test_calibration_widens_where_a_misspecified_law_drifts_and_then_covers(miss
     cal = calibrate(fit, train, by="x")
     assert cal.slope > 0 and cal.gain > 5
     assert len(cal.folds) >= 4 and (cal.errors.distance > 0).all()
-    table = sj.analysis.extrapolate(fit, held)
+    table = sj.analysis.extrapolate(fit, held, calibration=None)
     d = cal.distance(held)
     np.testing.assert_allclose(d, np.log10(held.x / train.x.max()), rtol=1e-12)
     lo, hi = cal.widen(table.y, table.y_pred_lo, table.y_pred_hi, d)
+    # extrapolate's default is this calibration (the law's only input orders the runs): for a point fit
+    # the widened normal interval is exactly the one with the extra variance added.
+    auto = sj.analysis.extrapolate(fit, held)
+    assert auto.attrs["calibration"] == cal
+    np.testing.assert_allclose(auto.distance, d, rtol=1e-12)
+    np.testing.assert_allclose(auto.y_pred_lo, lo, rtol=1e-10)
+    np.testing.assert_allclose(auto.y_pred_hi, hi, rtol=1e-10)
     y = held.y.to_numpy()
     before = np.mean((table.y_pred_lo <= y) & (y <= table.y_pred_hi))
     after = np.mean((lo <= y) & (y <= hi))
@@ -171,7 +164,7 @@ def test_calibration_widens_where_a_misspecified_law_drifts_and_then_covers(miss
         < interval_score(log(y), log(table.y_pred_lo), log(table.y_pred_hi), 0.95).mean()
     )
     summary = cal.table()
-    assert list(summary.columns[:4]) == ["cutoff", "n_fit", "n_forecast", "converged"]
+    assert list(summary.columns[:6]) == ["cutoff", "n_fit", "n_forecast", "lever", "converged", "used"]
     assert summary.coverage_95_calibrated.mean() >= summary.coverage_95.mean()
 
 
@@ -187,7 +180,7 @@ def test_calibration_of_a_correct_law_with_constant_noise_barely_widens():
         )
         cal = calibrate(fit)
         new = frame[held]
-        table = sj.analysis.extrapolate(fit, new)
+        table = sj.analysis.extrapolate(fit, new, calibration=None)
         lo, hi = cal.widen(table.y, table.y_pred_lo, table.y_pred_hi, cal.distance(new))
         ratios.append(np.mean(np.log(hi / lo) / np.log(table.y_pred_hi / table.y_pred_lo)))
         covered += int(np.sum((lo <= new.loss) & (new.loss <= hi)))
@@ -242,9 +235,7 @@ def test_chain_predictive_matches_the_closed_form_distribution(two_exact_steps):
     new = {"x": np.array([4.0, 400.0])}
     m0 = 3.0 * new["x"] ** -0.5
     s1, s2 = 0.05, 0.02
-    out = chain_predictive(
-        step1, step2, new, first_sigma=s1, second_sigma=s2, second_log_scale=False, n_noise=400_000, seed=1
-    )
+    out = chain_predict(step1, step2, new, noise=(s1, s2), calibration=None, n_noise=400_000, seed=1)
     np.testing.assert_allclose(out.mid, m0, rtol=1e-6)
     np.testing.assert_allclose(out.mid_pred_lo, m0 * np.exp(-norm.ppf(0.975) * s1), rtol=2e-3)
     np.testing.assert_allclose(out.y, 0.2 + 0.5 * m0, rtol=1e-6)
@@ -254,24 +245,12 @@ def test_chain_predictive_matches_the_closed_form_distribution(two_exact_steps):
             f = lambda u: norm.cdf((t - 0.2 - 0.5 * m * np.exp(u)) / s2) * norm.pdf(u / s1) / s1  # noqa: E731
             return scipy.integrate.quad(f, -8 * s1, 8 * s1)[0]
 
-        for q, column in ((0.025, "y_pred_lo"), (0.975, "y_pred_hi")):
+        for q, column in ((0.025, "pred_lo"), (0.975, "pred_hi")):
             ref = scipy.optimize.brentq(lambda t, q=q: cdf(t) - q, 0.0, 3.0, xtol=1e-10)
             assert out[column][i] == pytest.approx(ref, abs=2e-3 * 0.5 * m + 1e-4)
-    # The noise given per draw and point (as Draws.noise evaluates it) is the same noise.
-    same = chain_predictive(
-        step1,
-        step2,
-        new,
-        first_sigma=np.full((1, 2), s1),
-        second_sigma=s2,
-        second_log_scale=False,
-        n_noise=400_000,
-        seed=1,
-    )
-    pd.testing.assert_frame_equal(same, out)
     # Without noise the predictive interval is the (here degenerate) parameter interval.
-    quiet = chain_predictive(step1, step2, new, second_log_scale=False, n_noise=10)
-    np.testing.assert_allclose(quiet.y_pred_lo, quiet.y, rtol=1e-12)
+    quiet = chain_predict(step1, step2, new, noise=False, calibration=None, n_noise=10)
+    np.testing.assert_allclose(quiet.pred_lo, quiet.y, rtol=1e-12)
 
 
 def test_chain_predictive_adds_each_steps_calibrated_extra_error(two_exact_steps):
@@ -280,11 +259,8 @@ def test_chain_predictive_adds_each_steps_calibrated_extra_error(two_exact_steps
     cal1 = dataclasses.replace(constant_calibration(0.03, 0.0, by="x", edge=0.0), log_scale=True)
     cal2 = dataclasses.replace(constant_calibration(0.01, 0.0, by="x", edge=0.0), log_scale=False)
     m = 1.5
-    out = chain_predictive(
-        step1, step2, new, first_sigma=0.04, second_sigma=0.0, second_log_scale=False,
-        first_calibration=cal1, second_calibration=cal2, n_noise=400_000, seed=2,
-    )  # fmt: skip
-    assert out.distance_first[0] == pytest.approx(np.log10(4.0), abs=1e-12)
+    out = chain_predict(step1, step2, new, noise=(0.04, 0.0), calibration=(cal1, cal2), n_noise=400_000, seed=2)
+    assert out.distance[0] == pytest.approx(np.log10(4.0), abs=1e-12)
     s1 = np.hypot(0.04, 0.03)
     assert out.mid_pred_hi[0] == pytest.approx(m * np.exp(norm.ppf(0.975) * s1), rel=2e-3)
 
@@ -292,4 +268,4 @@ def test_chain_predictive_adds_each_steps_calibrated_extra_error(two_exact_steps
         f = lambda u: norm.cdf((t - 0.2 - 0.5 * m * np.exp(u)) / 0.01) * norm.pdf(u / s1) / s1  # noqa: E731
         return scipy.integrate.quad(f, -8 * s1, 8 * s1)[0]
 
-    assert out.y_pred_hi[0] == pytest.approx(scipy.optimize.brentq(lambda t: cdf(t) - 0.975, 0.0, 3.0), abs=2e-3)
+    assert out.pred_hi[0] == pytest.approx(scipy.optimize.brentq(lambda t: cdf(t) - 0.975, 0.0, 3.0), abs=2e-3)

@@ -62,7 +62,7 @@ def test_cross_validation_picks_the_scale_the_data_were_drawn_with():
     flat = fit_noise(0.01 * rng.standard_normal(600), key)
     assert flat.kind == "constant"
     assert flat.scores["constant"] >= flat.scores["log_linear"]
-    assert list(flat.table().index) == ["constant", "log_linear"]
+    assert list(flat.table().index) == ["constant", "log_linear", "log_linear_tpp"]
     # A value of plain numbers: equal fits are equal and hash alike.
     again = fit_noise(0.01 * np.random.default_rng(4).standard_normal(600), key)
     assert again == flat and hash(again) == hash(flat) and again != varying
