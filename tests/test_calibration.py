@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -269,3 +270,91 @@ def test_chain_predictive_adds_each_steps_calibrated_extra_error(two_exact_steps
         return scipy.integrate.quad(f, -8 * s1, 8 * s1)[0]
 
     assert out.pred_hi[0] == pytest.approx(scipy.optimize.brentq(lambda t: cdf(t) - 0.975, 0.0, 3.0), abs=2e-3)
+
+
+def test_chain_predict_uses_each_steps_own_noise_by_default(two_exact_steps):
+    """Fits of noisy data carry their residual scale: the default is the same as passing those scales."""
+    rng = np.random.default_rng(5)
+    x = np.geomspace(1.0, 100.0, 30)
+    step1 = sj.fit("powerlaw", x={"x": x}, y=3.0 * x**-0.5 * np.exp(0.03 * rng.standard_normal(30)), noise="constant")
+    _, linear_fit = two_exact_steps
+    L = np.linspace(0.2, 3.0, 30)
+    step2 = sj.fit(
+        linear_fit.law, x={"L": L}, y=0.2 + 0.5 * L + 0.01 * rng.standard_normal(30), loss="squared", noise="constant"
+    )
+    new = {"x": np.array([4.0, 400.0])}
+    own = chain_predict(step1, step2, new, calibration=None, seed=3)
+    given = chain_predict(
+        step1, step2, new, noise=(step1.noise["sigma"][0], step2.noise["sigma"][0]), calibration=None, seed=3
+    )
+    pd.testing.assert_frame_equal(own, given, check_like=True)
+    assert (own.pred_hi - own.pred_lo > own.hi - own.lo).all()
+    # Beyond the data (x = 400) the default calibration may widen it, never narrow it.
+    auto = chain_predict(step1, step2, new, seed=3)
+    assert (auto.pred_hi >= own.pred_hi - 1e-12).all() and (auto.pred_lo <= own.pred_lo + 1e-12).all()
+    assert auto.distance[1] == pytest.approx(np.log10(4.0), abs=1e-12)
+
+
+def test_calibration_towards_smaller_keys_fits_the_larger_runs_and_measures_distance_below():
+    frame = floor_synthetic(1)
+    fit = sj.fit("powerlaw", frame.iloc[12:], x={"x": "x"}, y="y")
+    cal = calibrate(fit, by="x", direction=-1)
+    assert cal.direction == -1
+    assert (cal.errors.distance > 0).all()
+    # Distance below the smallest fitted run, in decades.
+    np.testing.assert_allclose(cal.distance({"x": [frame.x[12] / 100.0]}), [2.0], rtol=1e-12)
+    # extrapolate picks that direction when the new points lie below the data only.
+    table = sj.analysis.extrapolate(fit, {"x": frame.x[:3].to_numpy()})
+    assert table.attrs["calibration"].direction == -1
+    np.testing.assert_allclose(table.distance, np.log10(frame.x[12] / frame.x[:3]), rtol=1e-12)
+
+
+def test_relative_distance_divides_by_the_lever_arm():
+    cal = dataclasses.replace(constant_calibration(0.01, 0.02), distance_scale="relative", lever=2.0)
+    np.testing.assert_allclose(cal.extra_sd([-1.0, 0.0, 1.0, 3.0]), [0.0, 0.0, 0.01 + 0.02 * 0.5, 0.01 + 0.02 * 1.5])
+    with pytest.raises(ScalejaxError, match="distance_scale"):
+        dataclasses.replace(cal, distance_scale="quadratic")
+
+
+def test_a_calibration_is_computed_once_per_estimate_and_carried_when_attached(misspecified):
+    from scalejax.analysis._calibrate import calibration_of
+
+    fit, _, held = misspecified
+    first, _ = calibration_of(fit)
+    again, _ = calibration_of(fit)
+    assert first is again  # cached by the estimate's value
+    wide = dataclasses.replace(first, tau0=1.0)
+    carried = fit.calibrated(wide)
+    assert carried.calibration == wide and fit.calibration is None
+    table = sj.analysis.extrapolate(carried, held)
+    assert table.attrs["calibration"] == wide
+    assert (np.log(table.y_pred_hi / table.y) > 1.96 * 1.0).all()
+
+
+def test_a_log_linear_likelihood_scale_is_recovered_by_the_posterior():
+    from scipy.stats import norm as normal
+
+    from scalejax.bayes._likelihoods import pointwise_log_likelihood
+
+    rng = np.random.default_rng(6)
+    x = np.geomspace(1.0, 1e4, 200)
+    slope = 0.5 * np.log(10)  # log sigma rises by 0.5 ln 10 per decade of x
+    sigma = 0.02 * np.exp(slope * (np.log10(x) - 2.0))
+    y = 5.0 * x**-0.4 * np.exp(sigma * rng.standard_normal(200))
+    post = sj.posterior("powerlaw", x={"x": x}, y=y, likelihood="gaussian", method="laplace", draws=2000, seed=1)
+    assert post.noise_model.kind == "log_linear" and post.noise_model.by == "x"
+    table = post.table()
+    assert table.loc["sigma_slope", "lo"] < slope < table.loc["sigma_slope", "hi"]
+    # The likelihood is the normal density with the point's own scale.
+    z = np.log10(x)[:, None] - 2.0
+    noise = {"sigma": 0.02, "sigma_slope": slope}
+    params = {"A": 5.0, "alpha": 0.4}
+    data = {"x": {"x": x}, "y": np.log(y), "noise_z": z}
+    with jax.enable_x64(True):
+        ll = pointwise_log_likelihood("gaussian", post.law, params, noise, data, 0.0, ("key",))
+    r = np.log(5.0 * x**-0.4) - np.log(y)
+    np.testing.assert_allclose(np.asarray(ll), normal.logpdf(r, scale=sigma), rtol=1e-10)
+    # Its predictive interval widens with x as the scale does (inside the data, no calibration).
+    pred = post.predict({"x": [2.0, 5e3]}, calibration=None)
+    width = np.log(pred.pred_hi / pred.pred_lo)
+    assert width[1] > 5 * width[0]
