@@ -26,14 +26,18 @@ its protocol (fit the smaller runs, forecast the larger ones):
 - isoflops_<study>: each isoFLOP study (runs not flagged as outliers), the
   Chinchilla law fit on every budget but the largest, forecast the largest.
 
-For each held-out run the script records three 95% predictive intervals:
-`today` (what `sj.analysis.extrapolate` returns now on a 200-resample rows
-bootstrap: draws plus the constant residual noise; `chain_predict` has no
-noise at all), `noise` (the same draws with the noise model chosen by
-`fit_noise`), and `calibrated` (plus the extra error of
-`sj.analysis.calibrate` at the run's extrapolation distance). Coverage,
-mean width and the interval score (Gneiting & Raftery 2007) are on the
-fitted scale: log loss for the losses, raw accuracy for the chain.
+For each held-out run the script records three 95% predictive intervals,
+all from `sj.analysis.extrapolate` on the same 200-resample rows bootstrap of
+the training runs (`chain_predict` for the OLMo chain):
+`before` (the library before issue 14: the draws plus normal noise of the
+training fit's residual sd, `noise=..., calibration=None`; for the chain, its
+parameter interval, the only one it had), `uncalibrated` (`calibration=None`:
+each resample's own noise model, constant or log-linear in log compute and
+log tokens per parameter) and `calibrated` (the default: plus the extra
+error of the calibration on the training runs at the run's extrapolation
+distance). Coverage, mean width and the interval score (Gneiting & Raftery
+2007) are on the fitted scale: log loss for the losses, raw accuracy for
+the chain.
 
 Usage:
     python benchmarks/forecast_coverage.py [--boot 200] [--only chinchilla,gadre] [--rows benchmarks/forecast_coverage.csv]
@@ -57,14 +61,8 @@ import numpy as np
 import pandas as pd
 
 import scalejax as sj
-from scalejax._bootstrap import resample_weights
-from scalejax._noise import noise_of, scale_key, underdetermined
-from scalejax.analysis._calibrate import (
-    calibrate,
-    chain_predictive,
-    interval_score,
-    simulate_predictive,
-)
+from scalejax._noise import scale_key
+from scalejax.analysis import interval_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from law_validation import LADDER_STARTS, OLMO_TASKS, gadre_frame, olmo_frames
@@ -72,6 +70,7 @@ from law_validation import LADDER_STARTS, OLMO_TASKS, gadre_frame, olmo_frames
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 LEVEL = 0.95
 X_ND = {"N": "N", "D": "D"}
+VARIANTS = ("before", "uncalibrated", "calibrated")
 
 
 @dataclasses.dataclass
@@ -202,80 +201,76 @@ def _interval_rows(spec: Spec, y, y_hat, distance, intervals: dict, log_scale: b
 _FITTED: dict = {}
 
 
-def _fit_and_calibrate(spec: Spec, n_boot: int, seed: int):
-    """The bootstrap and calibration of a spec's training runs (reused by specs that share them)."""
-    key = (spec.law, id(spec.frame), spec.train.tobytes(), spec.by, n_boot, seed)
-    if key in _FITTED:
-        return _FITTED[key]
-    train = spec.frame[spec.train]
-    info = {"n_train": int(spec.train.sum())}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        boot = sj.bootstrap(
-            spec.law, train, x=spec.x, y=spec.y, n=n_boot, seed=seed, loss=spec.loss, starts=spec.starts
-        )
-    weights = resample_weights(boot.fit.data, n_boot, "rows", np.random.default_rng(seed))
-    info["underdetermined"] = underdetermined(weights, boot.law.n_params)["fraction"]
-    start = time.perf_counter()
-    try:
+def _bootstrap(spec: Spec, n_boot: int, seed: int):
+    """The bootstrap of a spec's training runs (reused by specs that share them), and how many resamples are
+    under-determined (the bootstrap's own count)."""
+    key = (spec.law, id(spec.frame), spec.train.tobytes(), n_boot, seed)
+    if key not in _FITTED:
+        train = spec.frame[spec.train]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cal = calibrate(boot.fit, train, by=spec.by)
-        info["calibration_s"] = time.perf_counter() - start
-        info["calibration"] = repr(cal)
-        noise = cal.noise
-    except sj.ScalejaxError as err:
-        cal = None
-        info["calibration"] = f"none: {err}"
-        noise = noise_of(boot.fit, by=spec.by) if spec.by in ("compute", *spec.x) else None
-    _FITTED[key] = (boot, cal, noise, info)
+            boot = sj.bootstrap(
+                spec.law, train, x=spec.x, y=spec.y, n=n_boot, seed=seed, loss=spec.loss, starts=spec.starts
+            )
+        _FITTED[key] = boot
     return _FITTED[key]
 
 
 def run_law_backtest(spec: Spec, n_boot: int, seed: int) -> tuple[pd.DataFrame, dict]:
-    """Fit the training runs, bootstrap them, forecast the held-out runs with the three intervals."""
+    """Bootstrap the training runs and forecast the held-out runs with `sj.analysis.extrapolate`'s intervals.
+
+    - `before`: the library before issue 14 (draws plus normal noise of the training fit's residual sd):
+      `extrapolate(boot, held, noise=boot.fit.stats["residual_sd"], calibration=None)`.
+    - `uncalibrated`: `extrapolate(boot, held, calibration=None)` (each resample's own noise model).
+    - `calibrated`: `extrapolate(boot, held)`, the default (calibrated on the training runs by compute);
+      for a spec ordered by another column (datablations: epochs), `calibration=calibrate(boot.fit, train, by=...)`.
+    """
     held = spec.frame[spec.held]
-    boot, cal, noise, info = _fit_and_calibrate(spec, n_boot, seed)
-    info = dict(info, n_held=int(spec.held.sum()))
+    train = spec.frame[spec.train]
+    boot = _bootstrap(spec, n_boot, seed)
+    info = {"n_train": int(spec.train.sum()), "n_held": int(spec.held.sum())}
+    info["underdetermined"] = boot.n_underdetermined / boot.n_resamples
+    info["noise"] = repr(boot.noise_model)
+    start = time.perf_counter()
+    calibration = "auto"
+    if spec.by != "compute":
+        try:
+            calibration = sj.analysis.calibrate(boot.fit, train, by=spec.by)
+        except sj.ScalejaxError as err:
+            calibration, info["calibration"] = None, f"none: {err}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        today = sj.analysis.extrapolate(boot, held, level=LEVEL, seed=seed)
-    if cal is not None:
-        distance = cal.distance(held)
-    else:
-        # No calibration: the distance is still reported, from the largest fitted run.
+        calibrated = sj.analysis.extrapolate(boot, held, level=LEVEL, seed=seed, calibration=calibration)
+        info["calibration_s"] = time.perf_counter() - start
+        plain = sj.analysis.extrapolate(boot, held, level=LEVEL, seed=seed, calibration=None)
+        sd = boot.fit.stats["residual_sd"]
+        before = sj.analysis.extrapolate(boot, held, level=LEVEL, seed=seed, noise=sd, calibration=None)
+    cal = calibrated.attrs["calibration"]
+    info.setdefault("calibration", repr(cal) if cal is not None else f"none: {calibrated.attrs['calibration_note']}")
+    intervals = {
+        name: (t.y_pred_lo.to_numpy(), t.y_pred_hi.to_numpy())
+        for name, t in (("before", before), ("uncalibrated", plain), ("calibrated", calibrated))
+    }
+    distance = calibrated.distance.to_numpy()
+    if cal is None and spec.by != "compute":
+        # No calibration: the distance is still reported, from the outermost fitted run.
         def key(frame):
-            x = {k: frame[v].to_numpy(dtype=np.float64) for k, v in spec.x.items()} | {
-                c: frame[c].to_numpy(dtype=np.float64) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
-            }
-            return scale_key(x, spec.by)
+            return scale_key({c: frame[c].to_numpy(dtype=np.float64) for c in (spec.by,)}, spec.by)
 
-        distance = key(held) - key(spec.frame[spec.train]).max()
-    values = boot.predict_draws(held)
-    log_scale = boot.fit.loss.log_scale
-    intervals = {"today": (today.y_pred_lo.to_numpy(), today.y_pred_hi.to_numpy())}
-    inv = np.exp if log_scale else (lambda v: v)
-    if noise is not None:
-        x_held = {k: held[v].to_numpy(dtype=np.float64) for k, v in spec.x.items()} | {
-            c: held[c].to_numpy(dtype=np.float64) for c in held.columns if pd.api.types.is_numeric_dtype(held[c])
-        }
-        sigma = noise.sigma(x_held)
-        info["noise"] = repr(noise)
-        sim = simulate_predictive(values, sigma, log_scale=log_scale, seed=seed)
-        intervals["noise"] = tuple(inv(q) for q in np.quantile(sim, [0.025, 0.975], axis=0))
-        extra = cal.extra_sd(distance) if cal is not None else None
-        sim = simulate_predictive(values, sigma, log_scale=log_scale, extra=extra, seed=seed)
-        intervals["calibrated"] = tuple(inv(q) for q in np.quantile(sim, [0.025, 0.975], axis=0))
-    else:
-        intervals["noise"] = intervals["calibrated"] = intervals["today"]
-    rows = _interval_rows(spec, held[spec.y].to_numpy(), today.y.to_numpy(), distance, intervals, log_scale)
+        distance = key(held) - key(train).max()
+    rows = _interval_rows(spec, held[spec.y].to_numpy(), calibrated.y.to_numpy(), distance, intervals, boot.log_scale)
     rows["in_pool"] = spec.in_pool
     rows.index = held.index
     return rows, info
 
 
 def run_olmo_chain(n_boot: int, seed: int) -> tuple[pd.DataFrame, dict]:
-    """Both steps bootstrapped and calibrated per task; `today` is `chain_predict` (parameters only)."""
+    """Both steps bootstrapped per task and chained by `sj.analysis.chain_predict`.
+
+    `before` is `chain_predict`'s parameter interval (all it had before issue 14), `uncalibrated` its
+    predictive interval with `calibration=None`, `calibrated` the default (step 1 calibrated by compute,
+    step 2 by its input, task loss, towards lower loss).
+    """
     ladder, targets = olmo_frames()
     final = ladder.loc[ladder.groupby(["run", "task"])["step"].idxmax()]
     out, info = [], {"calibration_s": 0.0}
@@ -286,39 +281,30 @@ def run_olmo_chain(n_boot: int, seed: int) -> tuple[pd.DataFrame, dict]:
             warnings.simplefilter("ignore")
             step1 = sj.bootstrap("chinchilla", f1, x=X_ND, y="bpb", n=n_boot, seed=seed, starts=LADDER_STARTS)
             step2 = sj.bootstrap("sigmoid_floor", f2, x={"L": "bpb"}, y="acc", n=n_boot, seed=seed, loss="squared")
-            start = time.perf_counter()
-            cal1 = calibrate(step1.fit, f1, by="compute")
-            cal2 = calibrate(step2.fit, f2, by="compute")
-            info["calibration_s"] += time.perf_counter() - start
         tg = targets[targets["task"] == task].reset_index(drop=True)
         new = pd.DataFrame({"N": tg["N"].to_numpy(), "D": tg["D"].to_numpy()})
-        today = sj.analysis.chain_predict(step1, step2, new)
-        common = {"link": "L", "first_log_scale": True, "second_log_scale": False, "level": LEVEL, "seed": seed}
-        noise = chain_predictive(step1, step2, new, first_sigma=cal1.noise, second_sigma=cal2.noise, **common)
-        calibrated = chain_predictive(
-            step1,
-            step2,
-            new,
-            first_sigma=cal1.noise,
-            second_sigma=cal2.noise,
-            first_calibration=cal1,
-            second_calibration=cal2,
-            **common,
-        )
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            calibrated = sj.analysis.chain_predict(step1, step2, new, level=LEVEL, seed=seed)
+        info["calibration_s"] += time.perf_counter() - start
+        plain = sj.analysis.chain_predict(step1, step2, new, level=LEVEL, seed=seed, calibration=None)
         spec = Spec("olmo_chain", "chinchilla->sigmoid_floor", tg, X_ND, "acc", np.zeros(0), np.zeros(0))
         intervals = {
-            "today": (today.lo.to_numpy(), today.hi.to_numpy()),
-            "noise": (noise.y_pred_lo.to_numpy(), noise.y_pred_hi.to_numpy()),
-            "calibrated": (calibrated.y_pred_lo.to_numpy(), calibrated.y_pred_hi.to_numpy()),
+            "before": (calibrated.lo.to_numpy(), calibrated.hi.to_numpy()),
+            "uncalibrated": (plain.pred_lo.to_numpy(), plain.pred_hi.to_numpy()),
+            "calibrated": (calibrated.pred_lo.to_numpy(), calibrated.pred_hi.to_numpy()),
         }
         rows = _interval_rows(
-            spec, tg["acc"].to_numpy(), today.y.to_numpy(), calibrated.distance_first.to_numpy(), intervals, False
+            spec, tg["acc"].to_numpy(), calibrated.y.to_numpy(), calibrated.distance.to_numpy(), intervals, False
         )
         rows["distance_second"] = calibrated.distance_second.to_numpy()
         rows["in_pool"] = True
         rows.index = [f"{task}/{t}" for t in tg["target"]]
         out.append(rows)
-        info.setdefault("calibration", []).append(f"{task}: step 1 {cal1!r}; step 2 {cal2!r}")
+        c1, c2 = calibrated.attrs["calibration"]
+        info.setdefault("calibration", []).append(f"{task}: step 1 {c1!r}; step 2 {c2!r}")
+        info.setdefault("noise", []).append(f"{task}: step 1 {step1.noise_model!r}; step 2 {step2.noise_model!r}")
     info["n_train"] = int(len(final) // len(OLMO_TASKS))
     info["n_held"] = len(targets)
     info["underdetermined"] = float("nan")
@@ -339,7 +325,7 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for name, group in rows.groupby("backtest", sort=False):
         entry = {"held out": len(group), "max distance": group["distance"].max()}
-        for v in ("today", "noise", "calibrated"):
+        for v in VARIANTS:
             entry[f"{v} covers"] = int(group[f"{v}_covered"].sum())
             entry[f"{v} width"] = group[f"{v}_width"].mean()
             entry[f"{v} score"] = group[f"{v}_score"].mean()
@@ -385,18 +371,20 @@ def synthetic(n_sets: int, n_boot: int) -> None:
         f"synthetic: {n_sets} data sets of 40 runs (8 sizes x 5 token counts), truth = Besiroglu et al.'s fit, "
         f"log-normal noise 0.02, 8 largest by compute held out, {n_boot} resamples; {time.perf_counter() - start:.0f} s\n"
     )
-    for v in ("today", "noise", "calibrated"):
+    for v in VARIANTS:
         print(
             f"- {v}: covers {rows[f'{v}_covered'].mean():.3f} ({int(rows[f'{v}_covered'].sum())}/{len(rows)}), "
             f"mean width {rows[f'{v}_width'].mean():.4f}, interval score {rows[f'{v}_score'].mean():.4f}"
         )
-    ratio = rows["calibrated_width"] / rows["today_width"]
-    print(f"- width calibrated / today: mean {ratio.mean():.3f}, median {ratio.median():.3f}, max {ratio.max():.3f}")
+    ratio = rows["calibrated_width"] / rows["uncalibrated_width"]
+    print(
+        f"- width calibrated / uncalibrated: mean {ratio.mean():.3f}, median {ratio.median():.3f}, max {ratio.max():.3f}"
+    )
     print(f"- forecasts widened by more than 20%: {int((ratio > 1.2).sum())}/{len(rows)}")
-    kept = rows.groupby("backtest").apply(lambda g: bool(np.allclose(g.calibrated_width, g.noise_width)))
+    kept = rows.groupby("backtest").apply(lambda g: bool(np.allclose(g.calibrated_width, g.uncalibrated_width)))
     print(f"- data sets where the calibration kept the intervals (no growth chosen): {int(kept.sum())}/{len(kept)}")
-    ratio = rows["calibrated_width"] / rows["noise_width"]
-    print(f"- width calibrated / noise: mean {ratio.mean():.3f}, max {ratio.max():.3f}")
+    ratio = rows["calibrated_width"] / rows["before_width"]
+    print(f"- width calibrated / before: mean {ratio.mean():.3f}, max {ratio.max():.3f}")
 
 
 def timing(repeats: int = 3) -> None:
@@ -408,7 +396,7 @@ def timing(repeats: int = 3) -> None:
         fit = sj.fit("chinchilla", frame, x=X_ND, y="loss")
     first_fit = time.perf_counter() - start
     start = time.perf_counter()
-    cal = calibrate(fit)
+    cal = sj.analysis.calibrate(fit)
     first_cal = time.perf_counter() - start
     fits, cals = [], []
     for _ in range(repeats):
@@ -418,7 +406,7 @@ def timing(repeats: int = 3) -> None:
             fit = sj.fit("chinchilla", frame, x=X_ND, y="loss")
         fits.append(time.perf_counter() - start)
         start = time.perf_counter()
-        cal = calibrate(fit)
+        cal = sj.analysis.calibrate(fit)
         cals.append(time.perf_counter() - start)
     lanes = len(cal.folds) * (1 + min(64, fit.law.n_starts))
     print(
@@ -428,6 +416,20 @@ def timing(repeats: int = 3) -> None:
     )
     print(repr(cal))
     print(cal.table().to_string())
+    # What a notebook sees: extrapolate's first call on a new estimate calibrates it, later calls reuse it.
+    new = {"N": [70e9], "D": [1.4e12]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = sj.fit("chinchilla", frame.iloc[:-1], x=X_ND, y="loss")
+    start = time.perf_counter()
+    sj.analysis.extrapolate(fit, new)
+    first = time.perf_counter() - start
+    again = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sj.analysis.extrapolate(fit, new)
+        again.append(time.perf_counter() - start)
+    print(f"extrapolate of a new fit: first call {first:.2f} s (calibrates it), again {1e3 * min(again):.1f} ms")
 
 
 def main(argv=None):
@@ -476,7 +478,7 @@ def main(argv=None):
     table = summarise(rows)
     for label, part in (("pooled", rows[rows.in_pool]), ("pooled, every row", rows)):
         pooled = {"held out": len(part), "max distance": part["distance"].max()}
-        for v in ("today", "noise", "calibrated"):
+        for v in VARIANTS:
             pooled[f"{v} covers"] = int(part[f"{v}_covered"].sum())
             pooled[f"{v} width"] = part[f"{v}_width"].mean()
             pooled[f"{v} score"] = part[f"{v}_score"].mean()

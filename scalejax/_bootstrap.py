@@ -1,8 +1,11 @@
 """bootstrap(): thousands of resampled fits as one batch of lanes, with intervals on anything derived.
 
-Every scheme is a matrix of per-point weights (or, for `residual`, of
-targets), drawn on the host from the seed before any solving, so the draws
-do not depend on how lanes are chunked. Each resample is solved from the
+Every scheme is a matrix of per-point weights (or, for `residual` and
+`wild`, of targets), drawn on the host from the seed before any solving, so
+the draws do not depend on how lanes are chunked. Each resample's own
+residuals give its draw of the noise (the full fit's noise model refitted),
+and resamples with fewer distinct runs than parameters are counted and warned
+about. Each resample is solved from the
 full-data optimum and from the best other distinct optima of the start
 grid; the best converged lane wins, and resamples with no converged lane
 are counted and excluded, never silently.
@@ -10,6 +13,7 @@ are counted and excluded, never silently.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from statistics import NormalDist
 
@@ -21,16 +25,25 @@ import pandas as pd
 from ._data import Data
 from ._draws import Draws, map_draws, tails
 from ._errors import ScalejaxError
-from ._fit import Fit, best_lanes, fit, solver_config
+from ._fit import Fit, FitWarning, _residual_jacobian, best_lanes, fit, solver_config
 from ._law import plain_method
+from ._noise import distinct_runs, leverage, noise_draws, noise_features, shortfall
 from ._resample import SCHEMES, Resampler, resample_weights
 from .solvers import CONVERGED, SolverConfig, require_memory, solve_lanes
 
 __all__ = ["SCHEMES", "Bootstrap", "bootstrap", "resample_weights"]
 
+# Resamples whose weights are held at once while counting distinct runs and refitting the noise.
+_CHUNK = 4096
+
 
 class Bootstrap(Draws):
     """Resampled fits: one draw per resample whose best lane converged.
+
+    The noise draws (`noise`) are each resample's own: the full fit's noise
+    model (`noise_model`) refitted to the resample's residuals with its
+    weights, so the predictive intervals carry the uncertainty of the noise
+    scale too.
 
     Attributes (beyond those of `Draws`; the central estimate is the full-data fit):
         fit: the full-data `Fit`.
@@ -44,6 +57,8 @@ class Bootstrap(Draws):
             (the full-data optimum first).
         n_rescued: resamples where another warm start found a clearly better optimum (by more
             than 1e-6 relative) than the lane from the full-data optimum, or that lane failed.
+        n_underdetermined: resamples (of `n_resamples`) with fewer distinct runs than the law's
+            parameters: their fits are not determined by the data (`stats` and `warnings` say so).
     """
 
     fit: Fit
@@ -53,6 +68,7 @@ class Bootstrap(Draws):
     objective: np.ndarray
     warm_starts: np.ndarray
     n_rescued: int
+    n_underdetermined: int
 
     def __init__(
         self,
@@ -66,9 +82,14 @@ class Bootstrap(Draws):
         warm_starts,
         n_rescued: int,
         level: float,
+        noise: Mapping | None = None,
+        n_underdetermined: int = 0,
+        underdetermined_note: str | None = None,
     ):
         u = np.atleast_2d(np.asarray(u, dtype=np.float64))
         n_converged = int(u.shape[0])
+        if noise is None:  # the full fit's noise for every draw
+            noise = {k: np.full(n_converged, v[0]) for k, v in fit_.noise.items()}
         stats = {
             "scheme": scheme,
             "seed": int(seed),
@@ -76,6 +97,8 @@ class Bootstrap(Draws):
             "n_converged": n_converged,
             "n_failed": int(n_resamples) - n_converged,
             "n_rescued": int(n_rescued),
+            "n_underdetermined": int(n_underdetermined),
+            "noise_model": fit_.stats.get("noise_model"),
             "full_fit": dict(fit_.stats),
         }
         problems = list(fit_.warnings)
@@ -83,12 +106,15 @@ class Bootstrap(Draws):
             problems.append(
                 f"{n_resamples - n_converged} of {n_resamples} resamples did not converge and are excluded from the draws"
             )
+        if underdetermined_note:
+            problems.append(underdetermined_note)
         super().__init__(
             fit_.law,
             u,
             center_u=fit_.center_u,
-            noise={k: np.full(n_converged, v[0]) for k, v in fit_.noise.items()},
+            noise=noise,
             log_scale=fit_.log_scale,
+            noise_model=fit_.noise_model,
             cov_u=None,
             data=fit_.data,
             loss=fit_.loss,
@@ -104,6 +130,7 @@ class Bootstrap(Draws):
         self.objective = np.asarray(objective, dtype=np.float64)
         self.warm_starts = np.atleast_2d(np.asarray(warm_starts, dtype=np.float64))
         self.n_rescued = int(n_rescued)
+        self.n_underdetermined = int(n_underdetermined)
 
     @property
     def n_converged(self) -> int:
@@ -118,23 +145,40 @@ class Bootstrap(Draws):
 
     @plain_method
     def table(self, level: float | None = None, method: str = "percentile") -> pd.DataFrame:
-        """Full-data value, bootstrap median and standard deviation, and interval of each parameter."""
+        """Full-data value, bootstrap median and standard deviation, and interval of each parameter,
+        then of each noise parameter (`sigma`, its slopes: each resample's own, see `noise_table`)."""
         samples = self.samples
         out = pd.DataFrame(
             {"value": pd.Series(self.fit.params), "median": samples.median(), "std": samples.std(ddof=1)}
         ).rename_axis("param")
-        return out.join(self.interval(level, method))
+        out = out.join(self.interval(level, method))
+        noise = self.noise_table(level)
+        if not len(noise):
+            return out
+        noise = noise.assign(median=[float(np.nanmedian(self.noise[k])) for k in noise.index]).rename(
+            columns={"sd": "std"}
+        )
+        return pd.concat([out, noise[list(out.columns)]])
 
     @plain_method
     def refit(self, data: Data, *, n: int | None = None, seed: int = 0, level: float | None = None) -> Draws:
         """The same bootstrap (scheme, loss) on other data, with at most `n` resamples (0: a point fit)."""
         level = self.level if level is None else level
         starts = self.fit.distinct_optima()
+        noise = self.fit.noise_kind
         if n == 0:
-            return fit(self.law, data, loss=self.loss, starts=starts, level=level)
+            return fit(self.law, data, loss=self.loss, starts=starts, level=level, noise=noise)
         count = self.n_resamples if n is None else min(int(n), self.n_resamples)
         return bootstrap(
-            self.law, data, n=max(count, 2), seed=seed, scheme=self.scheme, loss=self.loss, starts=starts, level=level
+            self.law,
+            data,
+            n=max(count, 2),
+            seed=seed,
+            scheme=self.scheme,
+            loss=self.loss,
+            starts=starts,
+            level=level,
+            noise=noise,
         )
 
     @plain_method
@@ -274,6 +318,7 @@ def bootstrap(
     max_steps: int | None = None,
     solver: SolverConfig | None = None,
     lanes_per_call: int | None = None,
+    noise: str = "auto",
     progress: bool | None = None,
 ) -> Bootstrap:
     """Fit `law` to `n` resamples of the data at once.
@@ -291,17 +336,24 @@ def bootstrap(
             whatever `lanes_per_call` and however many devices run them.
         scheme: `"rows"` (multinomial over runs), `"groups"` (whole groups of
             the `group` column move together), `"bayesian"` (Dirichlet
-            weights) or `"residual"` (fitted values plus resampled residuals).
+            weights), `"residual"` (fitted values plus residuals standardised by
+            the noise model's scale, drawn with replacement and rescaled at
+            their new run: valid when the scale varies with compute) or
+            `"wild"` (each run keeps its own residual times a random sign:
+            valid whatever the scale does; Wu 1986, Davidson & Flachaire 2008).
+            Both correct residuals for their leverage (`r / sqrt(1 - h)`).
         level: default interval level.
         n_warm_starts: starts per resample: the full-data optimum and up to
             `n_warm_starts - 1` other distinct optima of the start grid.
         warm_gap: other optima are used only if their full-data objective is
             within a factor `1 + warm_gap` of the best (see `Bootstrap.warm_starts`).
         lanes_per_call: lanes stepped together on each device (see `solve_lanes`); results agree to rounding whatever it is.
+        noise: the noise model of the full fit (see `scalejax.fit`); each resample refits it.
         progress: show a progress bar (None: only in a terminal or notebook, after 2 s).
 
     Returns:
-        A `Bootstrap`.
+        A `Bootstrap`. Warns (`FitWarning`) when some resamples have fewer distinct
+        runs than the law has parameters (`n_underdetermined`), with the fix.
 
     Example:
         >>> import scalejax as sj
@@ -323,6 +375,8 @@ def bootstrap(
         if clash:
             raise ScalejaxError(f"bootstrap of a Fit reuses its data and loss; leave out {', '.join(clash)}")
         result = law
+        if noise != "auto" and noise != result.noise_kind:
+            raise ScalejaxError(f"bootstrap of a Fit keeps its noise model ({result.noise_kind!r}); refit with noise=")
     else:
         result = fit(
             law,
@@ -338,22 +392,29 @@ def bootstrap(
             method=method,
             max_steps=max_steps,
             level=level,
+            noise=noise,
             progress=progress,
         )
     data, law = result.data, result.law
     target = data.target(result.loss.log_scale)
-    # Resample weights (residual scheme: targets) made from the seed for one block of lanes at a time.
-    residual = scheme == "residual"
-    resamples = Resampler(
-        data,
-        scheme,
-        seed,
-        fitted=target - result.residuals if residual else None,
-        residuals=result.residuals if residual else None,
-    )
     warm = _warm_starts(result, max(1, int(n_warm_starts)), float(warm_gap))
     k = warm.shape[0]
     require_memory(n * k, law.n_params, what=f"a bootstrap of {n:,} resamples", unit="resamples", per_unit=k)
+    # Resample weights (residual and wild schemes: targets) made from the seed for one block of lanes at a time.
+    residual = scheme in ("residual", "wild")
+    if residual:
+        r, jac = _residual_jacobian(law, result.loss, result.center_u, data)
+        scale = result.noise_at(data.x)[0] if scheme == "residual" and result.noise_model is not None else None
+        # The targets are fitted values plus noise: residuals are predicted minus observed, so flip the sign.
+        resamples = Resampler(
+            data, scheme, seed, fitted=target + r, residuals=-r, scale=scale, leverage=leverage(jac, data.weights)
+        )
+    else:
+        resamples = Resampler(data, scheme, seed)
+    short = _underdetermined(resamples, n, law.n_params, data)
+    if short["message"]:
+        warnings.warn(f"law {law.name!r}: {short['message']}", FitWarning, stacklevel=2)
+
     u0 = np.tile(warm, (n, 1))
     with jax.enable_x64(True):
         sol = solve_lanes(
@@ -381,9 +442,10 @@ def bootstrap(
     # better optimum (not a tie within the solver's tolerance).
     primary = f[:, 0]
     n_rescued = int(np.sum(ok & ~(primary <= best_f + 1e-6 * np.abs(best_f))))
+    u = sol.u[lanes[ok]]
     return Bootstrap(
         result,
-        sol.u[lanes[ok]],
+        u,
         best_f[ok],
         scheme=scheme,
         seed=int(seed),
@@ -391,4 +453,46 @@ def bootstrap(
         warm_starts=warm,
         n_rescued=n_rescued,
         level=level,
+        noise=_resample_noise(result, u, resamples, np.flatnonzero(ok), target),
+        n_underdetermined=short["n_underdetermined"],
+        underdetermined_note=short["message"],
     )
+
+
+def _prediction(p, law, x):
+    return law.predict(p, x)
+
+
+def _underdetermined(resamples: Resampler, n: int, n_params: int, data: Data) -> dict:
+    """`underdetermined` over all `n` resamples, their weights made a chunk at a time."""
+    groups = data.groups if resamples.scheme == "groups" else None
+    distinct = np.concatenate(
+        [distinct_runs(resamples.weights(s, min(n, s + _CHUNK)), groups) for s in range(0, n, _CHUNK)]
+    )
+    n_runs = data.n if groups is None else int(np.unique(np.asarray(groups).astype(str)).size)
+    return shortfall(distinct, n_params, n_runs)
+
+
+def _resample_noise(result: Fit, u, resamples: Resampler, kept: np.ndarray, target) -> dict:
+    """Each resample's draw of the noise: the full fit's noise model refitted to its own residuals and weights.
+
+    `kept` are the resamples that converged (the rows of `u`); their weights (and
+    targets) are made again from the seed a chunk at a time. Resamples without
+    residual degrees of freedom keep the full fit's values.
+    """
+    model = result.noise_model
+    if model is None:
+        return {k: np.full(u.shape[0], v[0]) for k, v in result.noise.items()}
+    fn = _log_prediction if result.loss.log_scale else _prediction
+    features = noise_features(result.data.x, model.by)
+    parts = []
+    for s in range(0, kept.size, _CHUNK):
+        rows = kept[s : s + _CHUNK]
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        weights = resamples.weights(lo, hi)[rows - lo]
+        tgt = resamples.targets(lo, hi)[rows - lo] if resamples.scheme in ("residual", "wild") else target
+        pred = map_draws(fn, result.law, u[s : s + _CHUNK], result.law, dict(result.data.x))
+        parts.append(noise_draws(model, pred - tgt, weights, features, result.law.n_params))
+    draws = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return {k: np.where(np.isfinite(v), v, result.noise[k][0]) for k, v in draws.items()}
+

@@ -23,6 +23,7 @@ import pandas as pd
 from ._data import Data
 from ._errors import DataError, ScalejaxError
 from ._law import Law, plain_method
+from ._noise import NoiseModel
 from ._objectives import Loss
 from .solvers import bucket_size
 
@@ -253,8 +254,17 @@ class Draws(eqx.Module):
         center_u: `(n_params,)` the central estimate (a fit's optimum, a
             bootstrap's full-data fit, a posterior's median).
         noise: named draws of the observation noise, each `(S,)`: `sigma` (the
-            noise scale on the fitted scale) and, for a Student-t likelihood,
-            `nu`; empty when the estimate carries none.
+            noise scale on the fitted scale, at the centre of the noise model's
+            covariates), the noise model's slopes (`sigma_slope` per decade of
+            compute or of the key input, `sigma_slope_tpp` per decade of tokens
+            per parameter) and, for a Student-t likelihood, `nu`; empty when the
+            estimate carries none.
+        noise_model: the `NoiseModel` chosen for the residuals (static; None when
+            there is none): how the noise scale varies with compute and tokens per
+            parameter, which `noise` draws.
+        calibration: the `scalejax.analysis.Calibration` of the predictive
+            intervals carried with the draws (static; None until `calibrated()`
+            attaches one: analyses then compute it once per estimate and cache it).
         log_scale: whether the noise (and the fit) are on log y (static).
         cov_u: `(n_params, n_params)` covariance of a point estimate in the
             unconstrained space (delta method / Gauss-Newton), or None.
@@ -271,6 +281,8 @@ class Draws(eqx.Module):
     center_u: np.ndarray
     noise: dict
     log_scale: bool = eqx.field(static=True)
+    noise_model: NoiseModel | None = eqx.field(static=True)
+    calibration: object = eqx.field(static=True)
     cov_u: np.ndarray | None
     data: Data | None
     loss: Loss | None = eqx.field(static=True)
@@ -287,6 +299,8 @@ class Draws(eqx.Module):
         center_u=None,
         noise: Mapping | None = None,
         log_scale: bool = True,
+        noise_model: NoiseModel | None = None,
+        calibration=None,
         cov_u=None,
         data: Data | None = None,
         loss: Loss | None = None,
@@ -311,6 +325,10 @@ class Draws(eqx.Module):
             for k, v in (noise or {}).items()
         }
         self.log_scale = bool(log_scale)
+        if noise_model is not None and not isinstance(noise_model, NoiseModel):
+            raise ScalejaxError(f"noise_model must be a NoiseModel, got {type(noise_model).__name__}")
+        self.noise_model = noise_model
+        self.calibration = calibration
         self.cov_u = None if cov_u is None else np.asarray(cov_u, dtype=np.float64).reshape(law.n_params, law.n_params)
         self.data = data
         self.loss = loss
@@ -362,6 +380,100 @@ class Draws(eqx.Module):
             )
         return sigma
 
+    @plain_method
+    def noise_at(self, x: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Each draw's noise scale at the points `x` (law inputs): `(S, m)`.
+
+        With a noise model, each draw's own scale and slopes evaluated at the
+        points' covariates (held at the ends of the fitted range); else each
+        draw's constant `sigma`. Raises when the draws carry no noise scale.
+        """
+        sigma = self.noise_sigma()
+        m = np.atleast_1d(np.asarray(next(iter(x.values())))).shape[0]
+        if self.noise_model is None or self.noise_model.kind == "constant":
+            return np.broadcast_to(sigma[:, None], (self.n_draws, m)).copy()
+        return self.noise_model.sigma_draws(self.noise, x)
+
+    @plain_method
+    def noise_scale(self, new) -> np.ndarray:
+        """Each draw's noise scale at the rows of `new` (a DataFrame or dict, by input or column name): `(S, m)`."""
+        return self.noise_at(law_inputs(self.law, new, self.columns))
+
+    @property
+    def point_fit(self):
+        """The point `Fit` these draws were made around (a bootstrap's full-data fit, a posterior's Huber
+        start, a fit itself), or None: what `scalejax.analysis.calibration_of` backtests."""
+        return getattr(self, "fit", None)
+
+    @plain_method
+    def calibrated(self, calibration=None, **options) -> Draws:
+        """The same draws carrying the calibration of their predictive intervals (saved with them by `sj.save`).
+
+        Args:
+            calibration: a `scalejax.analysis.Calibration` to attach; default: the one
+                the analyses use (`scalejax.analysis.calibration_of`, computed once and
+                cached), or with `options` (`by`, `direction`, `cutoffs`, ...) a new
+                `scalejax.analysis.calibrate` of `point_fit`.
+
+        Raises `ScalejaxError` when the draws cannot be calibrated (too few runs, no data).
+        """
+        from .analysis._calibrate import calibrate, calibration_of
+
+        if calibration is None:
+            if options:
+                if self.point_fit is None:
+                    raise ScalejaxError(f"these {type(self).__name__} draws carry no point fit to calibrate")
+                calibration = calibrate(self.point_fit, **options)
+            else:
+                calibration, note = calibration_of(self)
+                if calibration is None:
+                    raise ScalejaxError(f"these draws cannot be calibrated: {note}")
+        new = _copy(self)
+        object.__setattr__(new, "calibration", calibration)
+        return new
+
+    @plain_method
+    def noise_table(self, level: float | None = None) -> pd.DataFrame:
+        """One row per noise parameter (`sigma`, its slopes, `nu`...): central value, sd and interval over the draws.
+
+        The central value is the full-data fit's (a bootstrap's, or a fit's
+        own), else the median; a point fit's sd and interval come from the
+        noise model's asymptotic covariance (log sigma and slopes normal).
+        """
+        level = self.level if level is None else level
+        lo_q, hi_q = tails(level)
+        rows = {}
+        model = self.noise_model
+        for name, values in self.noise.items():
+            values = np.asarray(values, dtype=np.float64)
+            if self.n_draws > 1:
+                center = self.point_fit.noise.get(name) if self.point_fit is not None else None
+                value = float(center[0]) if center is not None else float(np.nanmedian(values))
+                rows[name] = {
+                    "value": value,
+                    "sd": float(np.nanstd(values, ddof=1)),
+                    "lo": float(np.nanquantile(values, lo_q)),
+                    "hi": float(np.nanquantile(values, hi_q)),
+                }
+            elif model is not None and name in model.draw_names:
+                j = model.draw_names.index(name)
+                sd = float(np.sqrt(max(model.cov[j, j], 0.0)))
+                z = z_value(level)
+                value = float(values[0])
+                if name == "sigma":  # normal on log sigma
+                    rows[name] = {
+                        "value": value,
+                        "sd": value * sd,
+                        "lo": value * np.exp(-z * sd),
+                        "hi": value * np.exp(z * sd),
+                    }
+                else:
+                    rows[name] = {"value": value, "sd": sd, "lo": value - z * sd, "hi": value + z * sd}
+            else:
+                rows[name] = {"value": float(values[0]), "sd": np.nan, "lo": np.nan, "hi": np.nan}
+        out = pd.DataFrame.from_dict(rows, orient="index", columns=["value", "sd", "lo", "hi"])
+        return out.rename_axis("param")
+
     # -- intervals ------------------------------------------------------------------------------
     @plain_method
     def interval(self, level: float | None = None, method: str = "percentile") -> pd.DataFrame:
@@ -405,7 +517,9 @@ class Draws(eqx.Module):
         else:
             sd = self.samples.std(ddof=1).to_numpy() if self.n_draws > 1 else np.full(len(names), np.nan)
         out = pd.DataFrame({"value": [center[k] for k in names], "sd": sd}, index=pd.Index(names, name="param"))
-        return out.join(self.interval(level))
+        out = out.join(self.interval(level))
+        noise = self.noise_table(level)
+        return pd.concat([out, noise]) if len(noise) else out
 
     @plain_method
     def stderr(self) -> np.ndarray:
@@ -464,30 +578,43 @@ class Draws(eqx.Module):
         return map_draws(_predict_fn, self.law, self.u, self.law, x)
 
     @plain_method
-    def predict(self, new, level: float | None = None) -> pd.DataFrame:
+    def predict(self, new, level: float | None = None, *, calibration="auto", seed: int = 0) -> pd.DataFrame:
         """Predicted y at the rows of `new` (a DataFrame or dict, by input or column name).
 
         Returns a DataFrame with the caller's index (a DataFrame's, else 0..m-1):
         `y` at the central estimate, `lo`, `hi` (the interval of the law's
-        prediction: over the draws, or the delta method for a point fit) and
+        prediction: over the draws, or the delta method for a point fit),
         `pred_lo`, `pred_hi` (the predictive interval of a new run: the draws'
-        noise added; NaN when the draws carry no noise scale).
+        noise added, widened for extrapolation by the calibration; NaN when
+        the draws carry no noise scale) and `distance` (decades of compute, or
+        of the key input, beyond the data). See `scalejax.analysis.extrapolate`.
+
+        Args:
+            new: the points.
+            level: the interval level (default: the draws').
+            calibration: `"auto"` (the default calibration, `scalejax.analysis.calibration_of`),
+                None (uncalibrated), or a `scalejax.analysis.Calibration`.
+            seed: seed of the simulated noise.
         """
         from .analysis import extrapolate
 
         level = self.level if level is None else level
-        table = extrapolate(self, new, level=level, noise=None if "sigma" in self.noise else 0.0)
+        has_noise = "sigma" in self.noise
+        table = extrapolate(
+            self, new, level=level, noise=None if has_noise else 0.0, calibration=calibration, seed=seed
+        )
         out = pd.DataFrame(
             {
                 "y": table["y"].to_numpy(),
                 "lo": table["y_lo"].to_numpy(),
                 "hi": table["y_hi"].to_numpy(),
-                "pred_lo": table["y_pred_lo"].to_numpy() if "sigma" in self.noise else np.nan,
-                "pred_hi": table["y_pred_hi"].to_numpy() if "sigma" in self.noise else np.nan,
+                "pred_lo": table["y_pred_lo"].to_numpy() if has_noise else np.nan,
+                "pred_hi": table["y_pred_hi"].to_numpy() if has_noise else np.nan,
+                "distance": table["distance"].to_numpy(),
             },
             index=new.index if isinstance(new, pd.DataFrame) else None,
         )
-        out.attrs["level"] = level
+        out.attrs.update(table.attrs)
         return out
 
     @property
@@ -533,6 +660,7 @@ class Draws(eqx.Module):
             center_u=self.center_u[idx],
             noise=self.noise,
             log_scale=self.log_scale,
+            noise_model=self.noise_model,
             cov_u=cov,
             data=None,
             loss=self.loss,
@@ -546,6 +674,14 @@ class Draws(eqx.Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.law.name}: {self.n_draws} draws of {', '.join(self.law.param_names)})"
+
+
+def _copy(module):
+    """A shallow copy of a frozen module, whose static fields the caller may then set once."""
+    new = object.__new__(type(module))
+    for name, value in vars(module).items():
+        object.__setattr__(new, name, value)
+    return new
 
 
 def _natural_per_unit(param, value: float) -> float:

@@ -15,6 +15,7 @@ from ._data import Data
 from ._draws import Draws
 from ._errors import FitError, LawError, ScalejaxError
 from ._law import Law, plain_method
+from ._noise import NOISE_KINDS, NoiseModel, default_by, fit_noise, noise_features
 from ._objectives import Loss, make_loss, residuals
 from .laws import get as get_law
 from .solvers import CONVERGED, STATUS_NAMES, Solution, SolverConfig, solve_starts
@@ -53,6 +54,12 @@ class FitWarning(UserWarning):
 class Fit(Draws):
     """The best optimum over all starts: a batch of one draw with its Gauss-Newton covariance.
 
+    The noise it carries (`noise`, `noise_model`) is the noise model of its
+    residuals: a constant scale, or log-linear in log compute (or in the
+    law's first positive input) and, for laws of N and D, in log tokens per
+    parameter, chosen by cross-validated log score (`fit(noise=...)`;
+    `stats["noise_model"]` and `noise_table()` report it).
+
     Attributes (beyond those of `Draws`):
         params: parameter name -> value (floats).
         objective: the objective at the optimum (a float).
@@ -67,6 +74,7 @@ class Fit(Draws):
     solution: Solution
     best: int
     objective: float
+    noise_kind: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -78,9 +86,13 @@ class Fit(Draws):
         *,
         level: float = 0.95,
         n_screened: int | None = None,
+        noise: str = "auto",
     ):
+        if noise not in (*NOISE_KINDS, "auto"):
+            raise ScalejaxError(f"unknown noise kind {noise!r}; choose 'auto' or one of {', '.join(NOISE_KINDS)}")
         u = np.asarray(solution.u[best], dtype=np.float64)
         assessment = _assess(law, loss, data, u, solution, float(solution.objective[best]))
+        noise_model = residual_noise(law, data, assessment.residuals, noise)
         converged = solution.status == CONVERGED
         objective = float(solution.objective[best])
         stats = {
@@ -92,6 +104,7 @@ class Fit(Draws):
             "n_at_best": int(np.sum(converged & (solution.objective <= objective + BEST_RTOL * abs(objective)))),
             "objective": objective,
             "residual_sd": assessment.sigma,
+            "noise_model": None if noise_model is None else noise_model.summary(),
         }
         codes, counts = np.unique(solution.status, return_counts=True)
         stats["status_counts"] = {STATUS_NAMES[int(c)]: int(n) for c, n in zip(codes, counts, strict=True)}
@@ -99,8 +112,9 @@ class Fit(Draws):
             law,
             u[None, :],
             center_u=u,
-            noise={"sigma": [assessment.sigma]} if np.isfinite(assessment.sigma) else {},
+            noise={} if noise_model is None else noise_model.at_draws(1),
             log_scale=loss.log_scale,
+            noise_model=noise_model,
             cov_u=assessment.cov_u,
             data=data,
             loss=loss,
@@ -112,6 +126,11 @@ class Fit(Draws):
         self.solution = Solution(*(None if a is None else np.asarray(a) for a in solution))
         self.best = int(best)
         self.objective = objective
+        self.noise_kind = str(noise)
+
+    @property
+    def point_fit(self) -> Fit:
+        return self
 
     @property
     def params(self) -> dict[str, float]:
@@ -170,7 +189,12 @@ class Fit(Draws):
     def refit(self, data: Data, *, n: int | None = None, seed: int = 0, level: float | None = None) -> Fit:
         """The same fit (law, loss) on other data, started from this fit's distinct optima."""
         return fit(
-            self.law, data, loss=self.loss, starts=self.distinct_optima(), level=self.level if level is None else level
+            self.law,
+            data,
+            loss=self.loss,
+            starts=self.distinct_optima(),
+            level=self.level if level is None else level,
+            noise=self.noise_kind,
         )
 
     @plain_method
@@ -205,6 +229,30 @@ class _Assessment(NamedTuple):
     sigma: float
     dof: int
     problems: tuple[str, ...]
+    residuals: np.ndarray
+
+
+def residual_noise(law: Law, data: Data, r: np.ndarray, kind: str = "auto") -> NoiseModel | None:
+    """The noise model of a fit's fitted-scale residuals `r` (see `fit_noise`), or None when it has none.
+
+    The scale may vary with log10 compute (laws of N and D) or the law's first
+    positive input, and with log10 tokens per parameter (laws of N and D);
+    None without residual degrees of freedom or when every residual is zero.
+    """
+    by = default_by(law)
+    features = noise_features(data.x, by)
+    try:
+        return fit_noise(
+            r,
+            features["key"],
+            tokens_per_param=features.get("tokens_per_param"),
+            weights=data.weights,
+            n_params=law.n_params,
+            kind=kind,
+            by=by,
+        )
+    except ScalejaxError:
+        return None
 
 
 def _residual_jacobian(law: Law, loss: Loss, u, data: Data) -> tuple[np.ndarray, np.ndarray]:
@@ -228,7 +276,7 @@ def gauss_newton(law: Law, loss: Loss, u, data: Data) -> tuple[np.ndarray, np.nd
     weighted points (NaN without residual degrees of freedom).
 
     Returns:
-        `(info, jacobian, s2, dof)`.
+        `(info, jacobian, s2, dof, residuals)`.
     """
     r, jac = _residual_jacobian(law, loss, u, data)
     w = data.weights
@@ -237,7 +285,7 @@ def gauss_newton(law: Law, loss: Loss, u, data: Data) -> tuple[np.ndarray, np.nd
     jac = np.where(live[:, None], jac, 0.0)
     info = jac[live].T @ (w[live, None] * jac[live])
     s2 = float(np.sum(w[live] * r[live] ** 2) / dof) if dof > 0 else float("nan")
-    return info, jac, s2, dof
+    return info, jac, s2, dof, r
 
 
 def covariance(info, s2, names, *, jac=None, weights=None, size: float = 1.0, skip=()) -> tuple[np.ndarray, list]:
@@ -327,7 +375,7 @@ def covariance(info, s2, names, *, jac=None, weights=None, size: float = 1.0, sk
 def _assess(law: Law, loss: Loss, data: Data, u, solution: Solution, objective: float) -> _Assessment:
     """Covariance, noise scale and every reason not to trust the optimum at `u`."""
     names = list(law.param_names)
-    info, jac, s2, dof = gauss_newton(law, loss, u, data)
+    info, jac, s2, dof, r = gauss_newton(law, loss, u, data)
     values = law.natural(u)
     size = 1.0 if loss.log_scale else float(np.sqrt(np.average(data.y**2, weights=data.weights)))
     pinned = _at_bound(law, {k: float(v) for k, v in values.items()}, _effects(jac, data.weights) <= NO_EFFECT * size)
@@ -359,7 +407,7 @@ def _assess(law: Law, loss: Loss, data: Data, u, solution: Solution, objective: 
             "may exist: raise max_steps or give starts nearer it"
         )
     sigma = float(np.sqrt(s2)) if np.isfinite(s2) else float("nan")
-    return _Assessment(cov, sigma, dof, tuple(problems))
+    return _Assessment(cov, sigma, dof, tuple(problems), r)
 
 
 def _effects(jac: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -445,6 +493,7 @@ def fit(
     max_steps: int | None = None,
     solver: SolverConfig | None = None,
     level: float = 0.95,
+    noise: str = "auto",
     progress: bool | None = None,
 ) -> Fit:
     """Fit `law` to the data from every start at once and keep the best optimum.
@@ -469,6 +518,10 @@ def fit(
         max_steps: the most steps a start may take (default 500; overrides `solver.max_steps`).
         solver: a `SolverConfig` (stopping rules, damping) for every start.
         level: the default interval level of the result.
+        noise: the noise model of the residuals: `"auto"` (chosen by cross-validated
+            log score), `"constant"`, `"log_linear"` (in log10 compute, or in the law's
+            first positive input) or `"log_linear_tpp"` (also in log10 tokens per
+            parameter; laws of N and D). See `Fit.noise_model`.
         progress: show a progress bar over the starts (None: only in a terminal
             or notebook, and only once the call has run 2 s).
 
@@ -487,6 +540,8 @@ def fit(
     law = get_law(law)
     loss = make_loss(loss, delta, over_weight)
     config = solver_config(solver, max_steps)
+    if noise not in (*NOISE_KINDS, "auto"):
+        raise ScalejaxError(f"unknown noise kind {noise!r}; choose 'auto' or one of {', '.join(NOISE_KINDS)}")
     data = make_data(law, frame, x, y, weights, group, loss)
     u0 = make_starts(law, starts)
     with jax.enable_x64(True):
@@ -506,7 +561,7 @@ def fit(
     pick, ok = best_lanes(law, solution)
     if not ok[0]:
         raise FitError(_no_fit_message(law, solution))
-    result = Fit(law, data, loss, solution, int(pick[0]), level=level, n_screened=len(u0))
+    result = Fit(law, data, loss, solution, int(pick[0]), level=level, n_screened=len(u0), noise=noise)
     problems = result.diagnose()
     if problems:
         warnings.warn(

@@ -11,6 +11,7 @@ Loading validates every field against the law before building the result.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -22,11 +23,12 @@ import pandas as pd
 
 from ._bootstrap import SCHEMES, Bootstrap
 from ._data import Data
-from ._draws import Draws
+from ._draws import Draws, _copy
 from ._errors import LawError, ScalejaxError
 from ._fit import Fit
 from ._joint import JointLaw, joint
 from ._law import Law
+from ._noise import NOISE_KINDS, NoiseModel
 from ._npz import read_npz
 from ._objectives import LOSSES, Loss
 from ._output import write_atomic
@@ -229,6 +231,7 @@ def _put(result: Draws, arrays: dict, prefix: str) -> dict:
         meta |= {"data": _put_data(result.data, arrays, f"{prefix}data."), "loss": _put_loss(result.loss)}
         meta["best"] = result.best
         meta["n_screened"] = result.stats["n_screened"]
+        meta["noise_kind"] = result.noise_kind
         for field in Solution._fields:
             if getattr(result.solution, field) is not None:
                 arrays[f"{prefix}solution.{field}"] = np.asarray(getattr(result.solution, field))
@@ -236,6 +239,9 @@ def _put(result: Draws, arrays: dict, prefix: str) -> dict:
         meta["fit"] = _put(result.fit, arrays, f"{prefix}fit.")
         meta |= {"scheme": result.scheme, "seed": result.seed, "n_resamples": result.n_resamples}
         meta["n_rescued"] = result.n_rescued
+        meta["n_underdetermined"] = result.n_underdetermined
+        meta["noise"] = _encode(result.noise, arrays, f"{prefix}noise")
+        meta["warnings"] = list(result.warnings)
         arrays[f"{prefix}objective"] = result.objective
         arrays[f"{prefix}warm_starts"] = result.warm_starts
     elif kind == "Posterior":
@@ -246,6 +252,7 @@ def _put(result: Draws, arrays: dict, prefix: str) -> dict:
         meta["noise"] = _encode(result.noise, arrays, f"{prefix}noise")
         meta["by_chain"] = _encode(result.by_chain, arrays, f"{prefix}by_chain")
         meta["diagnostics"] = _encode(result.diagnostics, arrays, f"{prefix}diagnostics")
+        meta["noise_model"] = _put_noise_model(result.noise_model)
     else:
         meta["center_u"] = _encode(result.center_u, arrays, f"{prefix}center_u")
         meta["noise"] = _encode(result.noise, arrays, f"{prefix}noise")
@@ -254,10 +261,24 @@ def _put(result: Draws, arrays: dict, prefix: str) -> dict:
         meta["loss"] = None if result.loss is None else _put_loss(result.loss)
         meta |= {"log_scale": result.log_scale, "warnings": list(result.warnings)}
         meta["stats"] = _encode(result.stats, arrays, f"{prefix}stats")
+        meta["noise_model"] = _put_noise_model(result.noise_model)
+    if result.calibration is not None:
+        meta["calibration"] = _put_calibration(result.calibration, arrays, f"{prefix}calibration.")
     return meta
 
 
 def _get(kind: str, law: Law, meta: dict, arrays: dict, prefix: str) -> Draws:
+    out = _get_result(kind, law, meta, arrays, prefix)
+    if meta.get("calibration") is not None:
+        calibrated = _copy(out)
+        object.__setattr__(
+            calibrated, "calibration", _get_calibration(meta["calibration"], arrays, f"{prefix}calibration.")
+        )
+        return calibrated
+    return out
+
+
+def _get_result(kind: str, law: Law, meta: dict, arrays: dict, prefix: str) -> Draws:
     u = _matrix(_decode(meta["u"], arrays), law, "u")
     level = float(meta["level"])
     columns = {str(k): v for k, v in dict(meta["columns"]).items()}
@@ -278,7 +299,19 @@ def _get(kind: str, law: Law, meta: dict, arrays: dict, prefix: str) -> Draws:
             raise ScalejaxError(f"best start {best!r} is not one of the {n} starts")
         if not np.all(np.isfinite(solution.u[best])):
             raise ScalejaxError("the best start's parameters are not finite")
-        out = Fit(law, data, _get_loss(meta["loss"]), solution, best, level=level, n_screened=int(meta["n_screened"]))
+        noise_kind = meta["noise_kind"]
+        if noise_kind not in (*NOISE_KINDS, "auto"):
+            raise ScalejaxError(f"unknown noise kind {noise_kind!r}")
+        out = Fit(
+            law,
+            data,
+            _get_loss(meta["loss"]),
+            solution,
+            best,
+            level=level,
+            n_screened=int(meta["n_screened"]),
+            noise=noise_kind,
+        )
         if not np.array_equal(out.u, u, equal_nan=True):
             raise ScalejaxError("the stored optimum is not the best start's")
         return out
@@ -292,6 +325,11 @@ def _get(kind: str, law: Law, meta: dict, arrays: dict, prefix: str) -> Draws:
         n_resamples = int(meta["n_resamples"])
         if n_resamples < u.shape[0]:
             raise ScalejaxError("more draws than resamples")
+        n_under = int(meta["n_underdetermined"])
+        if not 0 <= n_under <= n_resamples:
+            raise ScalejaxError("more under-determined resamples than resamples")
+        # The note is the one warning a bootstrap adds after the fit's and its failed resamples'.
+        notes = [w for w in meta["warnings"] if isinstance(w, str) and "fewer distinct runs" in w]
         return Bootstrap(
             fit_,
             u,
@@ -302,6 +340,9 @@ def _get(kind: str, law: Law, meta: dict, arrays: dict, prefix: str) -> Draws:
             warm_starts=_matrix(arrays[f"{prefix}warm_starts"], law, "warm_starts"),
             n_rescued=int(meta["n_rescued"]),
             level=level,
+            noise=_per_draw(_decode(meta["noise"], arrays), u.shape[0], "noise"),
+            n_underdetermined=n_under,
+            underdetermined_note=notes[0] if notes else None,
         )
     if kind == "Posterior":
         from .bayes import Posterior
@@ -328,6 +369,7 @@ def _get(kind: str, law: Law, meta: dict, arrays: dict, prefix: str) -> Draws:
             floor=float(meta["floor"]),
             level=level,
             seed=int(meta["seed"]),
+            noise_model=_get_noise_model(meta.get("noise_model")),
         )
     cov = None if meta["cov_u"] is None else np.asarray(_decode(meta["cov_u"], arrays), dtype=np.float64)
     if cov is not None and cov.shape != (law.n_params, law.n_params):
@@ -345,7 +387,88 @@ def _get(kind: str, law: Law, meta: dict, arrays: dict, prefix: str) -> Draws:
         level=level,
         stats=_decode(meta["stats"], arrays),
         warnings=tuple(meta["warnings"]),
+        noise_model=_get_noise_model(meta.get("noise_model")),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Noise models and calibrations: values of plain numbers (JSON), with the backtest tables as arrays.
+
+
+def _put_noise_model(model: NoiseModel | None):
+    return None if model is None else _jsonify(dataclasses.asdict(model))
+
+
+def _jsonify(value):
+    if isinstance(value, Mapping):
+        return {str(k): _jsonify(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonify(v) for v in value]
+    return _jsonable(value)
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+def _get_noise_model(meta) -> NoiseModel | None:
+    if meta is None:
+        return None
+    if not isinstance(meta, dict) or meta.get("kind") not in NOISE_KINDS:
+        raise ScalejaxError("unreadable noise model")
+    fields = {f.name for f in dataclasses.fields(NoiseModel)}
+    if set(meta) != fields:
+        raise ScalejaxError("the noise model's fields are not the expected ones")
+    values = {k: _tuples(v) for k, v in meta.items()}
+    k = 1 + len(NoiseModel(**values).covariates)
+    coef, cov = values["coef"], values["cov_entries"]
+    if len(coef) != k or len(cov) != k or any(len(row) != k for row in cov) or len(values["centers"]) < 1:
+        raise ScalejaxError("the noise model's coefficients do not match its kind")
+    if not all(isinstance(v, int | float) and np.isfinite(v) for v in coef):
+        raise ScalejaxError("the noise model's coefficients are not finite numbers")
+    return NoiseModel(**values)
+
+
+def _put_calibration(cal, arrays: dict, prefix: str) -> dict:
+    meta = {}
+    for f in dataclasses.fields(cal):
+        value = getattr(cal, f.name)
+        if f.name == "noise":
+            meta["noise"] = _put_noise_model(value)
+        elif isinstance(value, pd.DataFrame):
+            meta[f.name] = {
+                "columns": [str(c) for c in value.columns],
+                "index_name": _jsonable(value.index.name),
+            }
+            for i, column in enumerate(value.columns):
+                arrays[f"{prefix}{f.name}.{i}"] = _plain(value[column].to_numpy())
+            arrays[f"{prefix}{f.name}.index"] = _plain(value.index.to_numpy())
+        else:
+            meta[f.name] = _jsonify(value)
+    return meta
+
+
+def _get_calibration(meta: dict, arrays: dict, prefix: str):
+    from .analysis._calibrate import DISTANCE_SCALES, Calibration
+
+    if not isinstance(meta, dict) or set(meta) != {f.name for f in dataclasses.fields(Calibration)}:
+        raise ScalejaxError("the calibration's fields are not the expected ones")
+    values = {}
+    for name, value in meta.items():
+        if name == "noise":
+            values[name] = _get_noise_model(value)
+        elif name in ("folds", "errors"):
+            columns = {c: arrays[f"{prefix}{name}.{i}"] for i, c in enumerate(value["columns"])}
+            index = pd.Index(arrays[f"{prefix}{name}.index"], name=value["index_name"])
+            values[name] = pd.DataFrame(columns, index=index)
+        else:
+            values[name] = _tuples(value)
+    if values["direction"] not in (1, -1) or values["distance_scale"] not in DISTANCE_SCALES:
+        raise ScalejaxError("the calibration's direction or distance scale is not a known one")
+    for name in ("edge", "tau0", "slope", "lever"):
+        if not (isinstance(values[name], int | float) and np.isfinite(values[name])):
+            raise ScalejaxError(f"the calibration's {name} is not a finite number")
+    return Calibration(**values)
 
 
 def _matrix(values, law: Law, name: str) -> np.ndarray:

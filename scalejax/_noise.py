@@ -2,8 +2,9 @@
 
 A noise model says how far a new run's measured value (log y for the
 log-scale losses) scatters around the law: a constant scale, or a scale
-log-linear in log10 of compute (or of one input), chosen by the data through
-a cross-validated log score. The resampling helpers build the targets of the
+log-linear in log10 of compute (or of one input), and for laws of N and D also
+in log10 of tokens per parameter, chosen by the data through a
+cross-validated log score. The resampling helpers build the targets of the
 residual and wild bootstrap schemes from a noise model, and count the distinct
 runs of each resample so that under-determined resamples are reported.
 """
@@ -21,19 +22,22 @@ from ._errors import DataError, ScalejaxError
 __all__ = [
     "NOISE_KINDS",
     "NoiseModel",
+    "default_by",
     "distinct_runs",
     "fit_noise",
     "leverage",
+    "noise_draws",
+    "noise_features",
     "noise_of",
     "resample_targets",
     "scale_key",
     "underdetermined",
 ]
 
-NOISE_KINDS = ("constant", "log_linear")
-# Fewest weighted runs for which a log-linear scale is considered at all: below this the
-# cross-validated comparison of two scale models is noise itself.
-MIN_RUNS_LOG_LINEAR = 20
+NOISE_KINDS = ("constant", "log_linear", "log_linear_tpp")
+# Fewest weighted runs per coefficient of a scale model for `kind="auto"` to consider it:
+# below this the cross-validated comparison of scale models is noise itself.
+MIN_RUNS_PER_COEFFICIENT = 10
 _LOG_2PI = float(np.log(2 * np.pi))
 
 
@@ -62,27 +66,50 @@ def scale_key(x: Mapping[str, np.ndarray], by: str, *, flops_per_param_token: fl
     return np.log10(value)
 
 
+# The covariates of each kind: log10 of the key (compute or an input) and, for laws of N and D,
+# log10 of tokens per parameter D / N (where a law such as Chinchilla's misfits most: runs at about
+# one token per parameter scatter two to four times as much as the rest in Hoffmann et al.'s runs).
+KIND_COVARIATES = {"constant": (), "log_linear": ("key",), "log_linear_tpp": ("key", "tokens_per_param")}
+# Names of the per-draw noise parameters that `Draws.noise` carries for each covariate.
+SLOPE_NAMES = {"key": "sigma_slope", "tokens_per_param": "sigma_slope_tpp"}
+
+
+def noise_features(x: Mapping[str, np.ndarray], by: str | None, *, flops_per_param_token: float = 6.0) -> dict:
+    """The noise model's covariates at points `x`: `key` (log10 of compute or of `by`) and, when `x` has
+    `N` and `D`, `tokens_per_param` (log10 D / N). Each `(m,)`."""
+    if by is None:  # no key: a constant scale's covariates
+        m = np.atleast_1d(np.asarray(next(iter(x.values())))).shape[0] if x else 1
+        out = {"key": np.zeros(m)}
+    else:
+        out = {"key": scale_key(x, by, flops_per_param_token=flops_per_param_token)}
+    if {"N", "D"} <= set(x):
+        n, d = (np.atleast_1d(np.asarray(x[k], dtype=np.float64)) for k in ("N", "D"))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["tokens_per_param"] = np.log10(d) - np.log10(n)
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class NoiseModel:
-    """The observation noise of a law's fitted-scale residuals, `sigma(key) = exp(log_sigma + slope (key - center))`.
+    """The observation noise of a law's fitted-scale residuals: `log sigma(x) = coef[0] + sum_j coef[j] (z_j - center_j)`.
 
-    `key` is log10 of compute (or of the input named by `by`). Outside the
-    range of keys it was fitted on, the scale is held at its value at the
-    nearer end: the growth of forecast errors beyond the data is measured by
+    The covariates `z` are log10 of compute (or of the input `by`) for
+    `log_linear`, plus log10 of tokens per parameter `D / N` for
+    `log_linear_tpp`; `constant` has none. Outside the range of each
+    covariate it was fitted on, the covariate is held at the nearer end: the
+    growth of forecast errors beyond the data is measured by
     `scalejax.analysis.calibrate`, not extrapolated from the residuals.
 
     A frozen value of plain numbers, compared and hashed by value, so it can
     be a static field of `Draws` and be saved as JSON.
 
     Attributes:
-        kind: `"constant"` (slope 0) or `"log_linear"`.
-        by: `"compute"` or the input the scale varies with.
-        log_sigma: log of the scale at `center`.
-        slope: change of log sigma per decade of the key (0 for `constant`).
-        center: the weighted mean key of the fitted runs.
-        key_range: `(lo, hi)` keys of the fitted runs.
-        cov_entries: `((var, cov), (cov, var))` asymptotic covariance of `(log_sigma, slope)`
-            (row and column of slope 0 for `constant`); `cov` as an array.
+        kind: `"constant"`, `"log_linear"` or `"log_linear_tpp"` (see `KIND_COVARIATES`).
+        by: `"compute"` or the input the key is (None: no key, a constant scale).
+        coef: `(log sigma at the centres, slope per decade of each covariate...)`.
+        centers: the weighted mean of each covariate (the key's first; the key's also for `constant`).
+        ranges: `(lo, hi)` of each covariate over the fitted runs.
+        cov_entries: the asymptotic covariance of `coef` (nested tuples); `cov` as an array.
         n_runs: weighted runs the scale was estimated from.
         cv_scores: `((kind, mean cross-validated Gaussian log density per run), ...)` of the
             kinds compared (empty when only one was fitted); `scores` as a dict.
@@ -90,19 +117,42 @@ class NoiseModel:
     """
 
     kind: str
-    by: str
-    log_sigma: float
-    slope: float
-    center: float
-    key_range: tuple[float, float]
-    cov_entries: tuple[tuple[float, float], tuple[float, float]]
+    by: str | None
+    coef: tuple[float, ...]
+    centers: tuple[float, ...]
+    ranges: tuple[tuple[float, float], ...]
+    cov_entries: tuple[tuple[float, ...], ...]
     n_runs: int
     cv_scores: tuple[tuple[str, float], ...] = ()
     flops_per_param_token: float = 6.0
 
     @property
+    def covariates(self) -> tuple[str, ...]:
+        return KIND_COVARIATES[self.kind]
+
+    @property
+    def log_sigma(self) -> float:
+        """log of the scale at the centres of the covariates."""
+        return self.coef[0]
+
+    @property
+    def slope(self) -> float:
+        """Change of log sigma per decade of the key (0 for `constant`)."""
+        return self.coef[1] if len(self.coef) > 1 else 0.0
+
+    @property
+    def center(self) -> float:
+        """The weighted mean key of the fitted runs."""
+        return self.centers[0]
+
+    @property
+    def key_range(self) -> tuple[float, float]:
+        """`(lo, hi)` keys of the fitted runs."""
+        return self.ranges[0]
+
+    @property
     def cov(self) -> np.ndarray:
-        """`(2, 2)` asymptotic covariance of `(log_sigma, slope)`."""
+        """Asymptotic covariance of `coef`: `(1 + covariates, 1 + covariates)`."""
         return np.array(self.cov_entries, dtype=np.float64)
 
     @property
@@ -110,93 +160,161 @@ class NoiseModel:
         """Kind -> mean cross-validated log density per run (NaN for a kind not compared)."""
         return {k: dict(self.cv_scores).get(k, float("nan")) for k in NOISE_KINDS}
 
-    def scale(self, key) -> np.ndarray:
-        """Noise standard deviation at log10 keys `key`: `(m,)`."""
-        key = np.clip(np.asarray(key, dtype=np.float64), *self.key_range)
-        return np.exp(self.log_sigma + self.slope * (key - self.center))
+    @property
+    def draw_names(self) -> tuple[str, ...]:
+        """The names of the noise parameters per draw: `sigma` and one slope per covariate."""
+        return ("sigma", *(SLOPE_NAMES[c] for c in self.covariates))
+
+    def _design(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        """`(m, k)` covariates at points, each held in its fitted range and centred."""
+        cols = []
+        for j, name in enumerate(self.covariates):
+            lo, hi = self.ranges[j]
+            cols.append(np.clip(np.asarray(features[name], dtype=np.float64), lo, hi) - self.centers[j])
+        m = np.atleast_1d(np.asarray(features["key"])).shape[0]
+        return np.stack(cols, axis=1) if cols else np.zeros((m, 0))
+
+    def scale(self, key, tokens_per_param=None) -> np.ndarray:
+        """Noise standard deviation at log10 keys `key` (and log10 tokens per parameter): `(m,)`."""
+        shape = np.shape(key)
+        key = np.atleast_1d(np.asarray(key, dtype=np.float64)).reshape(-1)
+        features = {"key": key}
+        if "tokens_per_param" in self.covariates:
+            if tokens_per_param is None:
+                raise ScalejaxError("this noise model varies with tokens per parameter: pass tokens_per_param=")
+            features["tokens_per_param"] = np.broadcast_to(np.asarray(tokens_per_param, dtype=np.float64), key.shape)
+        return np.exp(self.coef[0] + self._design(features) @ np.asarray(self.coef[1:])).reshape(shape)
+
+    def features(self, x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The covariates at points `x` (law inputs, or columns, by name)."""
+        out = noise_features(x, self.by, flops_per_param_token=self.flops_per_param_token)
+        if "tokens_per_param" in self.covariates and "tokens_per_param" not in out:
+            raise DataError("this noise model varies with tokens per parameter: the points need N and D")
+        return out
 
     def sigma(self, x: Mapping[str, np.ndarray]) -> np.ndarray:
         """Noise standard deviation at the points `x` (law inputs, or columns, by name): `(m,)`."""
-        return self.scale(scale_key(x, self.by, flops_per_param_token=self.flops_per_param_token))
+        return np.exp(self.coef[0] + self._design(self.features(x)) @ np.asarray(self.coef[1:]))
 
     def sigma_draws(self, noise: Mapping[str, np.ndarray], x: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Per-draw noise scales at the points `x`: `(S, m)`, from draws of the form `draws()` returns.
+        """Per-draw noise scales at the points `x`: `(S, m)`, from draws of the noise parameters.
 
-        `noise["sigma"]` is each draw's scale at `center` and `noise["sigma_slope"]`
-        (optional, 0 when absent) its slope per decade; keys are held in the fitted range.
+        `noise["sigma"]` is each draw's scale at the centres and `noise["sigma_slope"]`,
+        `noise["sigma_slope_tpp"]` (0 when absent) its slopes per decade of each covariate.
         """
-        key = np.clip(scale_key(x, self.by, flops_per_param_token=self.flops_per_param_token), *self.key_range)
+        design = self._design(self.features(x))
         sigma = np.asarray(noise["sigma"], dtype=np.float64).reshape(-1, 1)
-        slope = np.asarray(noise.get("sigma_slope", np.zeros(sigma.shape[0])), dtype=np.float64).reshape(-1, 1)
-        return sigma * np.exp(slope * (key[None, :] - self.center))
+        log = np.zeros((sigma.shape[0], design.shape[0]))
+        for j, name in enumerate(self.covariates):
+            slope = np.asarray(noise.get(SLOPE_NAMES[name], np.zeros(sigma.shape[0])), dtype=np.float64)
+            log = log + slope.reshape(-1, 1) * design[None, :, j]
+        return sigma * np.exp(log)
 
     def draws(self, n: int, seed: int = 0) -> dict[str, np.ndarray]:
         """`n` draws of the noise parameters from their asymptotic normal distribution.
 
         Returns:
-            `{"sigma": (n,), "sigma_slope": (n,)}`: the scale at `center` and the
+            `{"sigma": (n,), <slope name>: (n,) ...}`: the scale at the centres and each
             slope per decade, in the form `Draws.noise` carries them.
         """
         rng = np.random.default_rng(seed)
-        z = rng.multivariate_normal(np.array([self.log_sigma, self.slope]), self.cov, size=int(n), method="eigh")
-        return {"sigma": np.exp(z[:, 0]), "sigma_slope": z[:, 1] if self.kind == "log_linear" else np.zeros(int(n))}
+        z = rng.multivariate_normal(np.asarray(self.coef), self.cov, size=int(n), method="eigh")
+        out = {"sigma": np.exp(z[:, 0])}
+        for j, name in enumerate(self.covariates):
+            out[SLOPE_NAMES[name]] = z[:, 1 + j]
+        return out
+
+    def at_draws(self, n: int) -> dict[str, np.ndarray]:
+        """The estimate itself as `n` identical draws of the noise parameters."""
+        out = {"sigma": np.full(int(n), float(np.exp(self.coef[0])))}
+        for j, name in enumerate(self.covariates):
+            out[SLOPE_NAMES[name]] = np.full(int(n), float(self.coef[1 + j]))
+        return out
 
     def table(self) -> pd.DataFrame:
         """One row per candidate kind: its cross-validated log score, and which was chosen."""
         rows = {k: {"cv_log_score": v, "chosen": k == self.kind} for k, v in self.scores.items()}
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kind")
 
+    def summary(self) -> dict:
+        """The model in plain numbers (for `Draws.stats`): kind, by, sigma at the centres, slopes, scores."""
+        out = {"kind": self.kind, "by": self.by, "sigma": float(np.exp(self.coef[0]))}
+        for j, name in enumerate(self.covariates):
+            out[SLOPE_NAMES[name]] = float(self.coef[1 + j])
+        out["cv_scores"] = dict(self.cv_scores)
+        return out
+
     def __repr__(self) -> str:
         sigma = float(np.exp(self.log_sigma))
         if self.kind == "constant":
             return f"NoiseModel(constant, sigma={sigma:.4g}, {self.n_runs} runs)"
-        return (
-            f"NoiseModel(log_linear in log10 {self.by}, sigma={sigma:.4g} at {self.center:.3g}, "
-            f"slope={self.slope:+.3g} per decade, {self.n_runs} runs)"
-        )
+        slopes = f"slope={self.slope:+.3g} per decade of {self.by}"
+        if self.kind == "log_linear_tpp":
+            slopes += f", {self.coef[2]:+.3g} per decade of tokens per parameter"
+        return f"NoiseModel({self.kind}, sigma={sigma:.4g} at 10^{self.center:.3g}, {slopes}, {self.n_runs} runs)"
 
 
-def _fit_scale(
-    r2: np.ndarray, z: np.ndarray, w: np.ndarray, kind: str, dof_ratio: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Maximum-likelihood `(log_sigma, slope)` of zero-mean Gaussian residuals and their covariance.
+def _fit_scale(r2: np.ndarray, design: np.ndarray, w: np.ndarray, dof_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-likelihood coefficients of `log sigma = [1, design] coef` for zero-mean Gaussian residuals.
 
-    `r2` are squared residuals, `z` the centred keys, `w` weights. The
-    negative log-likelihood of a log-linear scale is convex (a gamma GLM of
-    `r^2` with a log link), so Newton's method from the constant fit converges.
+    `r2` are squared residuals, `design` the `(n, k)` centred covariates, `w`
+    weights. The negative log-likelihood is convex (a gamma GLM of `r^2` with a
+    log link), so Newton's method from the constant fit converges.
     `dof_ratio = n / (n - p)` corrects the scale for the law's fitted parameters.
+
+    Returns:
+        `(coef, cov)`: `(1 + k,)` and its expected-information covariance.
     """
-    total = float(np.sum(w))
-    a = 0.5 * np.log(np.sum(w * r2) / total)
-    if kind == "constant":
-        coef = np.array([a + 0.5 * np.log(dof_ratio), 0.0])
-        return coef, np.diag([1.0 / (2.0 * total), 0.0])
-    coef = np.array([a, 0.0])
-    design = np.stack([np.ones_like(z), z], axis=1)
-    for _ in range(100):
-        ratio = r2 * np.exp(-2.0 * (design @ coef))
-        grad = design.T @ (w * (1.0 - ratio))
-        hess = 2.0 * design.T @ (design * (w * ratio)[:, None])
-        step = np.linalg.solve(hess + 1e-12 * np.eye(2), grad)
-        # Halve the step until the (convex) objective falls: robust to a first step that overshoots.
-        obj = np.sum(w * ((design @ coef) + 0.5 * ratio))
-        t = 1.0
-        while t > 1e-8:
-            trial = coef - t * step
-            if np.sum(w * ((design @ trial) + 0.5 * r2 * np.exp(-2.0 * (design @ trial)))) <= obj:
-                break
-            t *= 0.5
-        coef = coef - t * step
-        if np.max(np.abs(t * step)) < 1e-12:
+    coef, _ = _fit_scale_batch(r2[None, :], design, w[None, :], np.atleast_1d(dof_ratio))
+    x = np.column_stack([np.ones(design.shape[0]), design])
+    # Expected information of the coefficients: 2 X^T W X.
+    cov = np.linalg.pinv(2.0 * x.T @ (x * w[:, None]))
+    return coef[0], cov
+
+
+def _fit_scale_batch(r2, design, w, dof_ratio, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """`_fit_scale` for many residual vectors at once: `r2`, `w` `(S, n)`, `design` `(n, k)` -> `(S, 1 + k)`.
+
+    Newton steps with step halving, per row; rows stop when their step is below 1e-12.
+    Returns the coefficients and whether each row converged.
+    """
+    r2 = np.maximum(np.asarray(r2, dtype=np.float64), 1e-300)
+    w = np.asarray(w, dtype=np.float64)
+    x = np.column_stack([np.ones(design.shape[0]), design])
+    total = np.sum(w, axis=1)
+    coef = np.zeros((r2.shape[0], x.shape[1]))
+    coef[:, 0] = 0.5 * np.log(np.sum(w * r2, axis=1) / total)
+    done = np.ones(r2.shape[0], dtype=bool) if x.shape[1] == 1 else np.zeros(r2.shape[0], dtype=bool)
+
+    def objective(c):
+        eta = c @ x.T
+        return np.sum(w * (eta + 0.5 * r2 * np.exp(-2.0 * eta)), axis=1)
+
+    for _ in range(max_iter):
+        if done.all():
             break
-    # Expected information of (log sigma, slope): 2 X^T W X.
-    cov = np.linalg.pinv(2.0 * design.T @ (design * w[:, None]))
-    coef[0] += 0.5 * np.log(dof_ratio)
-    return coef, cov
+        eta = coef @ x.T
+        ratio = r2 * np.exp(-2.0 * eta)
+        grad = (w * (1.0 - ratio)) @ x
+        hess = 2.0 * np.einsum("sn,ni,nj->sij", w * ratio, x, x) + 1e-12 * np.eye(x.shape[1])
+        step = np.linalg.solve(hess, grad[..., None])[..., 0]
+        step[done] = 0.0
+        # Halve each row's step until its (convex) objective falls: robust to a first step that overshoots.
+        base = objective(coef)
+        t = np.ones(r2.shape[0])
+        for _ in range(30):
+            worse = objective(coef - t[:, None] * step) > base
+            if not worse.any():
+                break
+            t = np.where(worse, 0.5 * t, t)
+        coef = coef - t[:, None] * step
+        done |= np.max(np.abs(t[:, None] * step), axis=1) < 1e-12
+    coef[:, 0] += 0.5 * np.log(np.asarray(dof_ratio, dtype=np.float64))
+    return coef, done
 
 
-def _log_density(r2, z, coef) -> np.ndarray:
-    log_s = coef[0] + coef[1] * z
+def _log_density(r2, design, coef) -> np.ndarray:
+    log_s = coef[0] + design @ coef[1:]
     return -0.5 * _LOG_2PI - log_s - 0.5 * r2 * np.exp(-2.0 * log_s)
 
 
@@ -204,24 +322,28 @@ def fit_noise(
     residuals,
     key,
     *,
+    tokens_per_param=None,
     weights=None,
     n_params: int = 0,
     kind: str = "auto",
-    by: str = "compute",
+    by: str | None = "compute",
     n_folds: int = 5,
     flops_per_param_token: float = 6.0,
 ) -> NoiseModel:
-    """Fit the noise scale of residuals, constant or log-linear in `key`, chosen by cross-validated log score.
+    """Fit the noise scale of residuals, constant or log-linear in its covariates, chosen by cross-validated log score.
 
     Args:
         residuals: `(n,)` fitted-scale residuals of a law (log y for the log-scale losses).
         key: `(n,)` log10 of the quantity the scale may vary with (see `scale_key`).
+        tokens_per_param: `(n,)` log10 of D / N (laws of N and D), or None: makes
+            `log_linear_tpp` (log-linear in the key and in tokens per parameter) a candidate.
         weights: `(n,)` point weights (0 drops a point); default 1.
         n_params: parameters the law fitted to these residuals (a degrees-of-freedom correction).
-        kind: `"constant"`, `"log_linear"` or `"auto"`: the kind with the higher mean
+        kind: one of `NOISE_KINDS` or `"auto"`: the candidate with the highest mean
             Gaussian log density of held-out residuals over `n_folds` folds (runs dealt
-            to folds by their rank in `key`, so that every fold spans the range). With
-            fewer than 20 weighted runs `auto` keeps the constant scale.
+            to folds by their rank in `key`, so that every fold spans the range). A
+            candidate needs at least 10 weighted runs per coefficient (`log_linear` 20,
+            `log_linear_tpp` 30); with fewer `auto` does not consider it.
         by: what `key` is, recorded in the model (`"compute"` or an input name).
         n_folds: folds of the cross-validation.
         flops_per_param_token: `k` in `C = k N D`, recorded for `NoiseModel.sigma`.
@@ -244,12 +366,18 @@ def fit_noise(
     r = np.asarray(residuals, dtype=np.float64).reshape(-1)
     key = np.asarray(key, dtype=np.float64).reshape(-1)
     w = np.ones_like(r) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
-    if not (r.shape == key.shape == w.shape):
+    tpp = None if tokens_per_param is None else np.asarray(tokens_per_param, dtype=np.float64).reshape(-1)
+    if not (r.shape == key.shape == w.shape) or (tpp is not None and tpp.shape != r.shape):
         raise ScalejaxError(f"residuals, key and weights differ in length ({r.size}, {key.size}, {w.size})")
     if kind not in (*NOISE_KINDS, "auto"):
         raise ScalejaxError(f"unknown noise kind {kind!r}; choose one of {', '.join(NOISE_KINDS)} or 'auto'")
     live = (w > 0) & np.isfinite(r) & np.isfinite(key)
+    if tpp is not None:
+        live &= np.isfinite(tpp)
     r, key, w = r[live], key[live], w[live]
+    tpp = None if tpp is None else tpp[live]
+    if kind == "log_linear_tpp" and tpp is None:
+        raise ScalejaxError("noise kind 'log_linear_tpp' needs tokens per parameter (a law of N and D)")
     n = int(live.sum())
     if n - n_params <= 0:
         raise ScalejaxError(
@@ -258,12 +386,28 @@ def fit_noise(
     if not np.any(r != 0):
         raise ScalejaxError("every residual is zero: the noise scale is not identified (an exact fit)")
     r2 = np.maximum(r**2, 1e-300)
-    center = float(np.average(key, weights=w))
-    z = key - center
+    columns = {"key": key} if tpp is None else {"key": key, "tokens_per_param": tpp}
+    centers = {name: float(np.average(v, weights=w)) for name, v in columns.items()}
+
+    def design(k, rows=slice(None)):
+        names = KIND_COVARIATES[k]
+        if not names:
+            return np.zeros((r2[rows].shape[0], 0))
+        return np.stack([columns[c][rows] - centers[c] for c in names], axis=1)
+
     dof_ratio = n / (n - n_params)
-    candidates = NOISE_KINDS if kind == "auto" else (kind,)
-    if kind == "auto" and (n < MIN_RUNS_LOG_LINEAR or np.ptp(key) == 0):
-        candidates = ("constant",)
+    if kind == "auto":
+        candidates = tuple(
+            k
+            for k in NOISE_KINDS
+            if k == "constant"
+            or (
+                all(c in columns and np.ptp(columns[c]) > 0 for c in KIND_COVARIATES[k])
+                and n >= MIN_RUNS_PER_COEFFICIENT * (1 + len(KIND_COVARIATES[k]))
+            )
+        )
+    else:
+        candidates = (kind,)
     scores = {k: float("nan") for k in NOISE_KINDS}
     if len(candidates) > 1:
         fold = np.empty(n, dtype=int)
@@ -272,26 +416,57 @@ def fit_noise(
             dens = np.empty(n)
             for f in range(n_folds):
                 held = fold == f
-                coef, _ = _fit_scale(r2[~held], z[~held], w[~held], k, dof_ratio)
-                dens[held] = _log_density(r2[held], z[held], coef)
+                coef, _ = _fit_scale(r2[~held], design(k, ~held), w[~held], dof_ratio)
+                dens[held] = _log_density(r2[held], design(k, held), coef)
             scores[k] = float(np.average(dens, weights=w))
-        chosen = max(candidates, key=lambda k: (scores[k], k == "constant"))
+        # Ties go to the simpler model.
+        chosen = max(candidates, key=lambda k: (scores[k], -len(KIND_COVARIATES[k])))
     else:
         chosen = candidates[0]
-    coef, cov = _fit_scale(r2, z, w, chosen, dof_ratio)
+    coef, cov = _fit_scale(r2, design(chosen), w, dof_ratio)
+    names = ("key", *(c for c in KIND_COVARIATES[chosen] if c != "key"))
+    names = names if chosen != "constant" else ("key",)
     compared = tuple((k, scores[k]) for k in NOISE_KINDS if np.isfinite(scores[k]))
     return NoiseModel(
         kind=chosen,
         by=by,
-        log_sigma=float(coef[0]),
-        slope=float(coef[1]),
-        center=center,
-        key_range=(float(key.min()), float(key.max())),
+        coef=tuple(float(v) for v in coef),
+        centers=tuple(centers[c] for c in names),
+        ranges=tuple((float(columns[c].min()), float(columns[c].max())) for c in names),
         cov_entries=tuple(tuple(float(v) for v in row) for row in cov),
         n_runs=int(n),
         cv_scores=compared,
         flops_per_param_token=flops_per_param_token,
     )
+
+
+def noise_draws(model: NoiseModel, residuals, weights, features: Mapping[str, np.ndarray], n_params: int) -> dict:
+    """The noise parameters of many residual vectors under `model`'s kind: one draw per row.
+
+    Each row of `residuals` (`(S, n)`, fitted scale) with its `weights` (`(S, n)`, a
+    resample's weights) gets the maximum-likelihood scale of `model`'s kind, with
+    the covariates at the runs (`features`, see `noise_features`) centred as in
+    `model`: the bootstrap's draws of the noise, one per resample.
+
+    Returns:
+        `{"sigma": (S,), <slope names>: (S,)}` (see `NoiseModel.draw_names`); NaN for a
+        row without residual degrees of freedom.
+    """
+    r = np.atleast_2d(np.asarray(residuals, dtype=np.float64))
+    w = np.broadcast_to(np.atleast_2d(np.asarray(weights, dtype=np.float64)), r.shape)
+    live = (w > 0) & np.isfinite(r)
+    w = np.where(live, w, 0.0)
+    r = np.where(live, r, 0.0)
+    total = np.sum(w, axis=1)
+    ok = total > n_params
+    out = {name: np.full(r.shape[0], np.nan) for name in model.draw_names}
+    if ok.any():
+        design = model._design(features)
+        coef, _ = _fit_scale_batch(r[ok] ** 2, design, w[ok], total[ok] / (total[ok] - n_params))
+        out["sigma"][ok] = np.exp(coef[:, 0])
+        for j, name in enumerate(model.covariates):
+            out[SLOPE_NAMES[name]][ok] = coef[:, 1 + j]
+    return out
 
 
 def noise_of(fit, *, by: str = "compute", kind: str = "auto", flops_per_param_token: float = 6.0) -> NoiseModel:
@@ -304,10 +479,11 @@ def noise_of(fit, *, by: str = "compute", kind: str = "auto", flops_per_param_to
         >>> noise_of(fit).kind
         'constant'
     """
-    key = scale_key(fit.data.x, by, flops_per_param_token=flops_per_param_token)
+    features = noise_features(fit.data.x, by, flops_per_param_token=flops_per_param_token)
     return fit_noise(
         fit.residuals,
-        key,
+        features["key"],
+        tokens_per_param=features.get("tokens_per_param"),
         weights=fit.data.weights,
         n_params=fit.law.n_params,
         kind=kind,
@@ -459,16 +635,20 @@ def underdetermined(weights, n_params: int, *, groups=None) -> dict:
         1
     """
     distinct = distinct_runs(weights, groups)
+    n_runs = (
+        int(np.atleast_2d(weights).shape[1]) if groups is None else int(np.unique(np.asarray(groups).astype(str)).size)
+    )
+    return shortfall(distinct, n_params, n_runs)
+
+
+def shortfall(distinct, n_params: int, n_runs: int) -> dict:
+    """`underdetermined`'s report from the distinct-run counts of every resample (`(n,)`) and the run count."""
+    distinct = np.asarray(distinct)
     mask = distinct < int(n_params)
     count = int(mask.sum())
     message = None
     if count:
         total = distinct.size
-        n_runs = (
-            int(np.atleast_2d(weights).shape[1])
-            if groups is None
-            else int(np.unique(np.asarray(groups).astype(str)).size)
-        )
         message = (
             f"{count} of {total} resamples ({count / total:.0%}) have fewer distinct runs than the law's "
             f"{n_params} parameters (as few as {int(distinct.min())} of {n_runs}); their fits are not determined "
@@ -482,3 +662,11 @@ def underdetermined(weights, n_params: int, *, groups=None) -> dict:
         "fraction": count / distinct.size,
         "message": message,
     }
+
+
+def default_by(law) -> str | None:
+    """What a law's runs are ordered by for noise models and calibration: compute for laws of N and D,
+    else the law's first positive input (None when it has none)."""
+    if {"N", "D"} <= set(law.inputs):
+        return "compute"
+    return next((name for name in law.inputs if name in law.positive_inputs), None)

@@ -15,17 +15,19 @@ import numpy as np
 
 from ._data import Data
 from ._errors import DataError, ScalejaxError
+from ._noise import resample_targets
 
 __all__ = ["SCHEMES", "Resampler", "resample_weights", "uniform_counts"]
 
-SCHEMES = ("rows", "groups", "bayesian", "residual")
+SCHEMES = ("rows", "groups", "bayesian", "residual", "wild")
 # Numbers drawn per block (resamples x points): a block is a few MB whatever the data's size.
 _BLOCK_NUMBERS = 1 << 18
 _MAX_BLOCK = 1024
 
 
 def resample_weights(data: Data, n: int, scheme: str, rng: np.random.Generator) -> np.ndarray:
-    """`(n, n_points)` weights of `n` resamples (`rows`, `groups` or `bayesian`) from one generator.
+    """`(n, n_points)` weights of `n` resamples (`rows`, `groups` or `bayesian`) from one generator
+    (`residual` and `wild` keep the data's weights and resample targets instead).
 
     All at once, from a caller's generator; `Resampler` makes them block by
     block from a seed instead, in bounded memory.
@@ -46,6 +48,8 @@ def resample_weights(data: Data, n: int, scheme: str, rng: np.random.Generator) 
         codes, n_groups = _group_codes(data)
         counts = uniform_counts(rng, n_groups, n)
         return counts[:, codes] * base
+    if scheme in ("residual", "wild"):
+        return np.broadcast_to(base, (n, data.n)).copy()
     raise ScalejaxError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
 
 
@@ -77,11 +81,15 @@ class Resampler:
         data: the data resampled.
         scheme: `"rows"` (multinomial counts over the weighted points), `"groups"`
             (multinomial counts over the groups of `data.groups`), `"bayesian"`
-            (flat Dirichlet weights times the number of points) or `"residual"`
-            (fitted values plus residuals drawn with replacement; weights stay the data's).
+            (flat Dirichlet weights times the number of points), `"residual"`
+            (fitted values plus standardised residuals drawn with replacement) or
+            `"wild"` (each run's own residual times a random sign); for the last
+            two the weights stay the data's (see `scalejax._noise.resample_targets`).
         seed: the bootstrap's seed.
-        fitted: `(n,)` fitted values on the fitted scale (`"residual"` only).
-        residuals: `(n,)` residuals at the fit (`"residual"` only).
+        fitted: `(n,)` fitted values on the fitted scale (`"residual"` and `"wild"`).
+        residuals: `(n,)` residuals at the fit, target minus fitted (`"residual"` and `"wild"`).
+        scale: `(n,)` noise scale per run for `"residual"` (None: constant).
+        leverage: `(n,)` leverages of the runs (None: 0).
 
     Example:
         >>> import scalejax as sj
@@ -95,7 +103,7 @@ class Resampler:
         True
     """
 
-    def __init__(self, data: Data, scheme: str, seed: int, *, fitted=None, residuals=None):
+    def __init__(self, data: Data, scheme: str, seed: int, *, fitted=None, residuals=None, scale=None, leverage=None):
         if scheme not in SCHEMES:
             raise ScalejaxError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
         self.scheme, self.seed, self.n = scheme, int(seed), data.n
@@ -103,24 +111,26 @@ class Resampler:
         self.live = np.flatnonzero(self.base > 0)
         if scheme == "groups":
             self.codes, self.n_groups = _group_codes(data)
-        if scheme == "residual":
+        self.targeted = scheme in ("residual", "wild")
+        if self.targeted:
             if fitted is None or residuals is None:
-                raise ScalejaxError("scheme 'residual' needs the fitted values and residuals of the fit")
+                raise ScalejaxError(f"scheme {scheme!r} needs the fitted values and residuals of the fit")
             self.fitted = np.asarray(fitted, dtype=np.float64)
-            self.pool = np.asarray(residuals, dtype=np.float64)[self.live]
+            self.residuals = np.asarray(residuals, dtype=np.float64)
+            self.scale, self.leverage = scale, leverage
         self.block = int(np.clip(_BLOCK_NUMBERS // max(self.n, 1), 1, _MAX_BLOCK))
         self._cache: tuple[int, np.ndarray] | None = None
 
     def weights(self, start: int, stop: int) -> np.ndarray:
         """`(stop - start, n)` point weights of resamples `[start, stop)`."""
-        if self.scheme == "residual":
+        if self.targeted:
             return np.broadcast_to(self.base, (stop - start, self.n)).copy()
         return self._rows(start, stop)
 
     def targets(self, start: int, stop: int) -> np.ndarray:
-        """`(stop - start, n)` targets (fitted scale) of resamples `[start, stop)` (`"residual"` only)."""
-        if self.scheme != "residual":
-            raise ScalejaxError(f"scheme {self.scheme!r} resamples weights; only 'residual' resamples targets")
+        """`(stop - start, n)` targets (fitted scale) of resamples `[start, stop)` (`"residual"` and `"wild"`)."""
+        if not self.targeted:
+            raise ScalejaxError(f"scheme {self.scheme!r} resamples weights; only 'residual' and 'wild' resample targets")
         return self._rows(start, stop)
 
     def _rows(self, start: int, stop: int) -> np.ndarray:
@@ -152,6 +162,8 @@ class Resampler:
         elif self.scheme == "groups":
             rows = uniform_counts(rng, self.n_groups, m)[:, self.codes] * self.base
         else:
-            rows = self.fitted + rng.choice(self.pool, size=(m, self.n), replace=True)
+            rows = resample_targets(
+                self.fitted, self.residuals, self.base, m, self.scheme, rng, scale=self.scale, leverage=self.leverage
+            )
         self._cache = (b, rows)
         return rows

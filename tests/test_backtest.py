@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
 import numpy as np
 import pandas as pd
@@ -38,7 +40,7 @@ def fit():
 
 def test_extrapolate_fit_is_the_delta_method_with_the_residual_noise(fit):
     new = {"N": [1e9, 7e10], "D": [2e10, 1.4e12]}
-    table = sj.analysis.extrapolate(fit, new, level=0.9)
+    table = sj.analysis.extrapolate(fit, new, level=0.9, calibration=None)
     p = fit.params
     names = list(fit.law.param_names)
     theta = np.array([p[k] for k in names])
@@ -59,6 +61,43 @@ def test_extrapolate_fit_is_the_delta_method_with_the_residual_noise(fit):
         assert np.log(table.y_pred_hi[i] / y) == pytest.approx(z * np.sqrt(sd**2 + s2), rel=1e-4)
         assert np.log(y / table.y_pred_lo[i]) == pytest.approx(z * np.sqrt(sd**2 + s2), rel=1e-4)
     assert table.attrs["noise"] == pytest.approx(np.sqrt(s2), rel=1e-10)
+    # The distance: decades of compute 6 N D beyond the largest run.
+    compute = 6 * fit.data.x["N"] * fit.data.x["D"]
+    expected = np.log10(6 * np.array(new["N"]) * np.array(new["D"]) / compute.max())
+    np.testing.assert_allclose(table.distance, expected, rtol=1e-12)
+    # A calibration adds its extra variance tau(d)^2 = (tau0 + slope d)^2 beyond the data, nothing inside.
+    cal = dataclasses.replace(sj.analysis.calibrate(fit), tau0=0.01, slope=0.02, distance_scale="absolute", cv_gain=1.0)
+    widened = sj.analysis.extrapolate(fit, new, level=0.9, calibration=cal)
+    np.testing.assert_allclose(widened.distance, expected, rtol=1e-12)
+    half = np.log(table.y_pred_hi / table.y)
+    tau = np.where(expected > 0, 0.01 + 0.02 * expected, 0.0)
+    np.testing.assert_allclose(np.log(widened.y_pred_hi / widened.y), np.sqrt(half**2 + (z * tau) ** 2), rtol=1e-10)
+    np.testing.assert_allclose(widened.y_hi, table.y_hi, rtol=1e-12)
+    assert expected[0] < 0 and widened.y_pred_hi[0] == pytest.approx(table.y_pred_hi[0], rel=1e-12)
+
+
+def test_backtest_reports_both_predictive_intervals_and_their_interval_scores():
+    frame = synthetic(102)
+    table = sj.analysis.backtest("chinchilla", frame, x=X, y="loss", holdout=8, n_boot=0, starts=SMALL_STARTS)
+    summary = table.attrs["summary"]
+    for column in ("y_pred_lo", "y_pred_hi", "y_pred_lo_uncalibrated", "y_pred_hi_uncalibrated", "distance"):
+        assert column in table.columns
+    # The calibration is of the training runs alone: the 32 smaller by compute.
+    cal = sj.analysis.calibrate("chinchilla", frame.drop(index=table.index), x=X, y="loss", starts=SMALL_STARTS)
+    assert summary["calibration"] == cal.summary()
+    assert (table.distance > 0).all()
+    # Interval scores by hand (Gneiting & Raftery 2007, eq. 43) on log loss.
+    for suffix in ("", "_uncalibrated"):
+        lo, hi, y = (np.log(table[c].to_numpy()) for c in (f"y_pred_lo{suffix}", f"y_pred_hi{suffix}", "y"))
+        by_hand = (hi - lo) + 40 * np.clip(lo - y, 0, None) + 40 * np.clip(y - hi, 0, None)
+        np.testing.assert_allclose(table[f"score{suffix}"], by_hand, rtol=1e-12)
+        assert summary[f"interval_score{suffix}"] == pytest.approx(by_hand.mean(), rel=1e-12)
+        inside = (lo <= y) & (y <= hi)
+        key = "coverage_pred" + suffix
+        assert summary[key] == pytest.approx(inside.mean())
+    # Calibration only widens.
+    assert np.all(table.y_pred_lo <= table.y_pred_lo_uncalibrated * (1 + 1e-12))
+    assert np.all(table.y_pred_hi >= table.y_pred_hi_uncalibrated * (1 - 1e-12))
 
 
 def test_extrapolate_draws_and_compute_path():
@@ -95,7 +134,7 @@ def test_extrapolate_draws_and_compute_path():
 
 @pytest.mark.slow
 def test_backtest_coverage_is_near_nominal_on_synthetic_truth():
-    covered, covered_mean, n_points = 0, 0, 0
+    covered, covered_plain, covered_mean, n_points = 0, 0, 0, 0
     for seed in range(6):
         frame = synthetic(seed)
         table = sj.analysis.backtest(
@@ -107,12 +146,14 @@ def test_backtest_coverage_is_near_nominal_on_synthetic_truth():
         compute = 6 * frame.N * frame.D
         assert set(table.index) == set(compute.nlargest(8).index)
         covered += table.covered_pred.sum()
+        covered_plain += table.covered_pred_uncalibrated.sum()
         truth = chinchilla_loss(TRUTH, table.N, table.D)
         covered_mean += ((table.y_lo <= truth) & (truth <= table.y_hi)).sum()
         n_points += len(table)
     coverage = covered / n_points
     # 48 held-out runs (6 fits): binomial sd of the coverage is about 0.03 at 0.95.
     assert 0.85 <= coverage <= 1.0, coverage
+    assert 0.85 <= covered_plain / n_points <= 1.0
     assert covered_mean / n_points >= 0.7, covered_mean / n_points
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,8 +141,11 @@ def test_predict_gives_central_and_band(example):
     boot = sj.bootstrap("chinchilla", example, x=X, y="loss", n=64, seed=4, starts=SMALL_STARTS)
     new = pd.DataFrame({"N": [1e9, 7e10], "D": [2e10, 1.4e12]}, index=["small", "large"])
     pred = boot.predict(new)
-    assert list(pred.columns) == ["y", "lo", "hi", "pred_lo", "pred_hi"]
+    assert list(pred.columns) == ["y", "lo", "hi", "pred_lo", "pred_hi", "distance"]
     assert list(pred.index) == ["small", "large"]  # the caller's index is kept
+    # Decades of compute beyond the largest run: inside the data for the small one.
+    compute = 6 * example.N * example.D
+    np.testing.assert_allclose(pred.distance, np.log10(6 * new.N * new.D / compute.max()), rtol=1e-12)
     assert np.all((pred.pred_lo < pred.lo) & (pred.lo < pred.y) & (pred.y < pred.hi) & (pred.hi < pred.pred_hi))
     pred = pred.reset_index(drop=True)
     # Further from the data, the band is wider (relative).
@@ -202,3 +207,67 @@ def test_warm_starts_are_distinct_optima_within_the_gap(example):
     objectives = [f[np.flatnonzero(np.all(result.solution.u == w, axis=1))[0]] for w in warm[1:]]
     assert all(result.objective < o <= 11 * result.objective for o in objectives)
     assert len(_warm_starts(result, 4, gap=0.0)) == 1
+
+
+@sj.law(params=["a", "b"], inputs=["x"])
+def straight(p, x):
+    return p["a"] + p["b"] * x["x"]
+
+
+def _heteroscedastic_line(n=60, seed=12):
+    rng = np.random.default_rng(seed)
+    x = np.linspace(1.0, 4.0, n)
+    return x, 1.0 + 0.5 * x + 0.02 * (1 + x**2) * rng.standard_normal(n)
+
+
+def test_wild_bootstrap_matches_the_hc2_sandwich_of_least_squares():
+    """A straight line by least squares: the wild bootstrap's covariance is the HC2 sandwich (Wu 1986)."""
+    x, y = _heteroscedastic_line()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sj.FitWarning)  # every run is in every resample: none is under-determined
+        boot = sj.bootstrap(straight, x={"x": x}, y=y, loss="squared", scheme="wild", n=4000, seed=0)
+    design = np.column_stack([np.ones_like(x), x])
+    bread = np.linalg.inv(design.T @ design)
+    beta = bread @ design.T @ y
+    r = y - design @ beta
+    h = np.einsum("ij,jk,ik->i", design, bread, design)
+    hc2 = bread @ design.T @ np.diag(r**2 / (1 - h)) @ design @ bread
+    np.testing.assert_allclose([boot.fit.params["a"], boot.fit.params["b"]], beta, rtol=1e-8)
+    np.testing.assert_allclose(boot.samples[["a", "b"]].cov().to_numpy(), hc2, rtol=0.08, atol=1e-9)
+    assert boot.n_underdetermined == 0 and boot.scheme == "wild"
+
+
+def test_residual_bootstrap_matches_least_squares_with_a_constant_scale():
+    rng = np.random.default_rng(13)
+    x = np.linspace(1.0, 4.0, 60)
+    y = 1.0 + 0.5 * x + 0.05 * rng.standard_normal(60)
+    boot = sj.bootstrap(straight, x={"x": x}, y=y, loss="squared", scheme="residual", n=4000, seed=1, noise="constant")
+    design = np.column_stack([np.ones_like(x), x])
+    bread = np.linalg.inv(design.T @ design)
+    r = y - design @ (bread @ design.T @ y)
+    h = np.einsum("ij,jk,ik->i", design, bread, design)
+    corrected = r / np.sqrt(1 - h)
+    # Residuals drawn with replacement from the leverage-corrected, centred ones: variance s^2 (X^T X)^-1.
+    expected = np.mean((corrected - corrected.mean()) ** 2) * bread
+    np.testing.assert_allclose(boot.samples[["a", "b"]].cov().to_numpy(), expected, rtol=0.08, atol=1e-9)
+    # Each resample's own noise scale: centred on the fit's, spread as the delta method says for the
+    # root mean square of n draws from the residual pool: sigma sqrt((kurtosis - 1) / (4 n)).
+    sigma = boot.noise["sigma"]
+    pool = corrected - corrected.mean()
+    kurtosis = np.mean(pool**4) / np.mean(pool**2) ** 2
+    assert np.median(sigma) == pytest.approx(boot.fit.noise["sigma"][0], rel=0.05)
+    assert np.std(sigma) == pytest.approx(np.median(sigma) * np.sqrt((kurtosis - 1) / (4 * 60)), rel=0.15)
+    assert list(boot.table().index) == ["a", "b", "sigma"]
+
+
+def test_under_determined_resamples_are_counted_and_warned_about_with_the_fix():
+    """Four runs and a three-parameter law: P(fewer than 3 distinct runs of 4 draws) = (4 + 7 * 12) / 4^4."""
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    y = 2.0 + 3.0 * x**-0.5 * np.array([1.01, 0.99, 1.0, 1.02])
+    with pytest.warns(sj.FitWarning, match="fewer distinct runs than the law's 3 parameters") as caught:
+        boot = sj.bootstrap("power", x={"x": x}, y=y, n=800, seed=2)
+    message = next(str(w.message) for w in caught if "distinct runs" in str(w.message))
+    assert "scheme='groups'" in message and "fixed=" in message and "add runs" in message
+    assert boot.n_underdetermined / boot.n_resamples == pytest.approx(88 / 256, abs=0.05)
+    assert boot.stats["n_underdetermined"] == boot.n_underdetermined
+    assert any("fewer distinct runs" in w for w in boot.warnings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,14 +15,8 @@ from scipy.stats import norm
 import scalejax as sj
 from scalejax import ScalejaxError
 from scalejax._noise import fit_noise
-from scalejax.analysis._calibrate import (
-    Calibration,
-    calibrate,
-    chain_predictive,
-    fit_error_growth,
-    interval_score,
-    simulate_predictive,
-)
+from scalejax.analysis import chain_predict
+from scalejax.analysis._calibrate import Calibration, calibrate, fit_error_growth, interval_score
 
 X = {"N": "N", "D": "D"}
 TRUTH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
@@ -133,14 +128,6 @@ def test_distance_reads_inputs_by_name_or_by_fitted_column_and_raises_clearly():
         cal.distance({"x": [1.0]})
 
 
-def test_simulated_predictive_values_have_the_summed_variance():
-    values = np.full((4, 2), np.e)
-    sims = simulate_predictive(values, np.array([0.01, 0.02]), extra=np.array([0.0, 0.02]), n_noise=200_000, seed=0)
-    assert sims.shape[0] >= 200_000
-    assert sims.mean(axis=0) == pytest.approx([1.0, 1.0], abs=1e-3)
-    assert sims.std(axis=0) == pytest.approx([0.01, np.sqrt(0.02**2 + 0.02**2)], rel=0.01)
-
-
 @pytest.fixture(scope="module")
 def misspecified():
     """A pure power law fitted to the 36 smaller of 48 runs drawn from a power law with a floor."""
@@ -155,10 +142,17 @@ def test_calibration_widens_where_a_misspecified_law_drifts_and_then_covers(miss
     cal = calibrate(fit, train, by="x")
     assert cal.slope > 0 and cal.gain > 5
     assert len(cal.folds) >= 4 and (cal.errors.distance > 0).all()
-    table = sj.analysis.extrapolate(fit, held)
+    table = sj.analysis.extrapolate(fit, held, calibration=None)
     d = cal.distance(held)
     np.testing.assert_allclose(d, np.log10(held.x / train.x.max()), rtol=1e-12)
     lo, hi = cal.widen(table.y, table.y_pred_lo, table.y_pred_hi, d)
+    # extrapolate's default is this calibration (the law's only input orders the runs): for a point fit
+    # the widened normal interval is exactly the one with the extra variance added.
+    auto = sj.analysis.extrapolate(fit, held)
+    assert auto.attrs["calibration"] == cal
+    np.testing.assert_allclose(auto.distance, d, rtol=1e-12)
+    np.testing.assert_allclose(auto.y_pred_lo, lo, rtol=1e-10)
+    np.testing.assert_allclose(auto.y_pred_hi, hi, rtol=1e-10)
     y = held.y.to_numpy()
     before = np.mean((table.y_pred_lo <= y) & (y <= table.y_pred_hi))
     after = np.mean((lo <= y) & (y <= hi))
@@ -171,7 +165,7 @@ def test_calibration_widens_where_a_misspecified_law_drifts_and_then_covers(miss
         < interval_score(log(y), log(table.y_pred_lo), log(table.y_pred_hi), 0.95).mean()
     )
     summary = cal.table()
-    assert list(summary.columns[:4]) == ["cutoff", "n_fit", "n_forecast", "converged"]
+    assert list(summary.columns[:6]) == ["cutoff", "n_fit", "n_forecast", "lever", "converged", "used"]
     assert summary.coverage_95_calibrated.mean() >= summary.coverage_95.mean()
 
 
@@ -187,7 +181,7 @@ def test_calibration_of_a_correct_law_with_constant_noise_barely_widens():
         )
         cal = calibrate(fit)
         new = frame[held]
-        table = sj.analysis.extrapolate(fit, new)
+        table = sj.analysis.extrapolate(fit, new, calibration=None)
         lo, hi = cal.widen(table.y, table.y_pred_lo, table.y_pred_hi, cal.distance(new))
         ratios.append(np.mean(np.log(hi / lo) / np.log(table.y_pred_hi / table.y_pred_lo)))
         covered += int(np.sum((lo <= new.loss) & (new.loss <= hi)))
@@ -242,9 +236,7 @@ def test_chain_predictive_matches_the_closed_form_distribution(two_exact_steps):
     new = {"x": np.array([4.0, 400.0])}
     m0 = 3.0 * new["x"] ** -0.5
     s1, s2 = 0.05, 0.02
-    out = chain_predictive(
-        step1, step2, new, first_sigma=s1, second_sigma=s2, second_log_scale=False, n_noise=400_000, seed=1
-    )
+    out = chain_predict(step1, step2, new, noise=(s1, s2), calibration=None, n_noise=400_000, seed=1)
     np.testing.assert_allclose(out.mid, m0, rtol=1e-6)
     np.testing.assert_allclose(out.mid_pred_lo, m0 * np.exp(-norm.ppf(0.975) * s1), rtol=2e-3)
     np.testing.assert_allclose(out.y, 0.2 + 0.5 * m0, rtol=1e-6)
@@ -254,24 +246,12 @@ def test_chain_predictive_matches_the_closed_form_distribution(two_exact_steps):
             f = lambda u: norm.cdf((t - 0.2 - 0.5 * m * np.exp(u)) / s2) * norm.pdf(u / s1) / s1  # noqa: E731
             return scipy.integrate.quad(f, -8 * s1, 8 * s1)[0]
 
-        for q, column in ((0.025, "y_pred_lo"), (0.975, "y_pred_hi")):
+        for q, column in ((0.025, "pred_lo"), (0.975, "pred_hi")):
             ref = scipy.optimize.brentq(lambda t, q=q: cdf(t) - q, 0.0, 3.0, xtol=1e-10)
             assert out[column][i] == pytest.approx(ref, abs=2e-3 * 0.5 * m + 1e-4)
-    # The noise given per draw and point (as Draws.noise evaluates it) is the same noise.
-    same = chain_predictive(
-        step1,
-        step2,
-        new,
-        first_sigma=np.full((1, 2), s1),
-        second_sigma=s2,
-        second_log_scale=False,
-        n_noise=400_000,
-        seed=1,
-    )
-    pd.testing.assert_frame_equal(same, out)
     # Without noise the predictive interval is the (here degenerate) parameter interval.
-    quiet = chain_predictive(step1, step2, new, second_log_scale=False, n_noise=10)
-    np.testing.assert_allclose(quiet.y_pred_lo, quiet.y, rtol=1e-12)
+    quiet = chain_predict(step1, step2, new, noise=False, calibration=None, n_noise=10)
+    np.testing.assert_allclose(quiet.pred_lo, quiet.y, rtol=1e-12)
 
 
 def test_chain_predictive_adds_each_steps_calibrated_extra_error(two_exact_steps):
@@ -280,11 +260,8 @@ def test_chain_predictive_adds_each_steps_calibrated_extra_error(two_exact_steps
     cal1 = dataclasses.replace(constant_calibration(0.03, 0.0, by="x", edge=0.0), log_scale=True)
     cal2 = dataclasses.replace(constant_calibration(0.01, 0.0, by="x", edge=0.0), log_scale=False)
     m = 1.5
-    out = chain_predictive(
-        step1, step2, new, first_sigma=0.04, second_sigma=0.0, second_log_scale=False,
-        first_calibration=cal1, second_calibration=cal2, n_noise=400_000, seed=2,
-    )  # fmt: skip
-    assert out.distance_first[0] == pytest.approx(np.log10(4.0), abs=1e-12)
+    out = chain_predict(step1, step2, new, noise=(0.04, 0.0), calibration=(cal1, cal2), n_noise=400_000, seed=2)
+    assert out.distance[0] == pytest.approx(np.log10(4.0), abs=1e-12)
     s1 = np.hypot(0.04, 0.03)
     assert out.mid_pred_hi[0] == pytest.approx(m * np.exp(norm.ppf(0.975) * s1), rel=2e-3)
 
@@ -292,4 +269,92 @@ def test_chain_predictive_adds_each_steps_calibrated_extra_error(two_exact_steps
         f = lambda u: norm.cdf((t - 0.2 - 0.5 * m * np.exp(u)) / 0.01) * norm.pdf(u / s1) / s1  # noqa: E731
         return scipy.integrate.quad(f, -8 * s1, 8 * s1)[0]
 
-    assert out.y_pred_hi[0] == pytest.approx(scipy.optimize.brentq(lambda t: cdf(t) - 0.975, 0.0, 3.0), abs=2e-3)
+    assert out.pred_hi[0] == pytest.approx(scipy.optimize.brentq(lambda t: cdf(t) - 0.975, 0.0, 3.0), abs=2e-3)
+
+
+def test_chain_predict_uses_each_steps_own_noise_by_default(two_exact_steps):
+    """Fits of noisy data carry their residual scale: the default is the same as passing those scales."""
+    rng = np.random.default_rng(5)
+    x = np.geomspace(1.0, 100.0, 30)
+    step1 = sj.fit("powerlaw", x={"x": x}, y=3.0 * x**-0.5 * np.exp(0.03 * rng.standard_normal(30)), noise="constant")
+    _, linear_fit = two_exact_steps
+    L = np.linspace(0.2, 3.0, 30)
+    step2 = sj.fit(
+        linear_fit.law, x={"L": L}, y=0.2 + 0.5 * L + 0.01 * rng.standard_normal(30), loss="squared", noise="constant"
+    )
+    new = {"x": np.array([4.0, 400.0])}
+    own = chain_predict(step1, step2, new, calibration=None, seed=3)
+    given = chain_predict(
+        step1, step2, new, noise=(step1.noise["sigma"][0], step2.noise["sigma"][0]), calibration=None, seed=3
+    )
+    pd.testing.assert_frame_equal(own, given, check_like=True)
+    assert (own.pred_hi - own.pred_lo > own.hi - own.lo).all()
+    # Beyond the data (x = 400) the default calibration may widen it, never narrow it.
+    auto = chain_predict(step1, step2, new, seed=3)
+    assert (auto.pred_hi >= own.pred_hi - 1e-12).all() and (auto.pred_lo <= own.pred_lo + 1e-12).all()
+    assert auto.distance[1] == pytest.approx(np.log10(4.0), abs=1e-12)
+
+
+def test_calibration_towards_smaller_keys_fits_the_larger_runs_and_measures_distance_below():
+    frame = floor_synthetic(1)
+    fit = sj.fit("powerlaw", frame.iloc[12:], x={"x": "x"}, y="y")
+    cal = calibrate(fit, by="x", direction=-1)
+    assert cal.direction == -1
+    assert (cal.errors.distance > 0).all()
+    # Distance below the smallest fitted run, in decades.
+    np.testing.assert_allclose(cal.distance({"x": [frame.x[12] / 100.0]}), [2.0], rtol=1e-12)
+    # extrapolate picks that direction when the new points lie below the data only.
+    table = sj.analysis.extrapolate(fit, {"x": frame.x[:3].to_numpy()})
+    assert table.attrs["calibration"].direction == -1
+    np.testing.assert_allclose(table.distance, np.log10(frame.x[12] / frame.x[:3]), rtol=1e-12)
+
+
+def test_relative_distance_divides_by_the_lever_arm():
+    cal = dataclasses.replace(constant_calibration(0.01, 0.02), distance_scale="relative", lever=2.0)
+    np.testing.assert_allclose(cal.extra_sd([-1.0, 0.0, 1.0, 3.0]), [0.0, 0.0, 0.01 + 0.02 * 0.5, 0.01 + 0.02 * 1.5])
+    with pytest.raises(ScalejaxError, match="distance_scale"):
+        dataclasses.replace(cal, distance_scale="quadratic")
+
+
+def test_a_calibration_is_computed_once_per_estimate_and_carried_when_attached(misspecified):
+    from scalejax.analysis._calibrate import calibration_of
+
+    fit, _, held = misspecified
+    first, _ = calibration_of(fit)
+    again, _ = calibration_of(fit)
+    assert first is again  # cached by the estimate's value
+    wide = dataclasses.replace(first, tau0=1.0)
+    carried = fit.calibrated(wide)
+    assert carried.calibration == wide and fit.calibration is None
+    table = sj.analysis.extrapolate(carried, held)
+    assert table.attrs["calibration"] == wide
+    assert (np.log(table.y_pred_hi / table.y) > 1.96 * 1.0).all()
+
+
+def test_a_log_linear_likelihood_scale_is_recovered_by_the_posterior():
+    from scipy.stats import norm as normal
+
+    from scalejax.bayes._likelihoods import pointwise_log_likelihood
+
+    rng = np.random.default_rng(6)
+    x = np.geomspace(1.0, 1e4, 200)
+    slope = 0.5 * np.log(10)  # log sigma rises by 0.5 ln 10 per decade of x
+    sigma = 0.02 * np.exp(slope * (np.log10(x) - 2.0))
+    y = 5.0 * x**-0.4 * np.exp(sigma * rng.standard_normal(200))
+    post = sj.posterior("powerlaw", x={"x": x}, y=y, likelihood="gaussian", method="laplace", draws=2000, seed=1)
+    assert post.noise_model.kind == "log_linear" and post.noise_model.by == "x"
+    table = post.table()
+    assert table.loc["sigma_slope", "lo"] < slope < table.loc["sigma_slope", "hi"]
+    # The likelihood is the normal density with the point's own scale.
+    z = np.log10(x)[:, None] - 2.0
+    noise = {"sigma": 0.02, "sigma_slope": slope}
+    params = {"A": 5.0, "alpha": 0.4}
+    data = {"x": {"x": x}, "y": np.log(y), "noise_z": z}
+    with jax.enable_x64(True):
+        ll = pointwise_log_likelihood("gaussian", post.law, params, noise, data, 0.0, ("key",))
+    r = np.log(5.0 * x**-0.4) - np.log(y)
+    np.testing.assert_allclose(np.asarray(ll), normal.logpdf(r, scale=sigma), rtol=1e-10)
+    # Its predictive interval widens with x as the scale does (inside the data, no calibration).
+    pred = post.predict({"x": [2.0, 5e3]}, calibration=None)
+    width = np.log(pred.pred_hi / pred.pred_lo)
+    assert width[1] > 5 * width[0]

@@ -232,9 +232,15 @@ def test_every_result_round_trips_exactly(boot, tmp_path):
     fit = boot.fit
     xs = np.geomspace(1.0, 100.0, 10)
     frame = pd.DataFrame({"x": xs, "y": 5.0 * xs**-0.4 * np.exp(0.02 * np.sin(xs))})
-    post = sj.posterior("powerlaw", frame, x={"x": "x"}, y="y", method="laplace", draws=300)
+    # A scale log-linear in x: the likelihood's slope and the noise model travel with the posterior.
+    post = sj.posterior("powerlaw", frame, x={"x": "x"}, y="y", method="laplace", draws=300, noise="log_linear")
+    assert post.noise_model.kind == "log_linear" and "sigma_slope" in post.noise
     plain = sj.Draws(fit.law, boot.u[:10], noise={"sigma": np.full(10, 0.01)}, stats={"note": "made by hand"})
-    for result in (fit, boot, post, plain):
+    # Calibrations carried by the draws (computed once, then saved with them), and each resample's noise.
+    calibrated = boot.calibrated()
+    assert calibrated.calibration is not None and calibrated.calibration == fit.calibrated().calibration
+    assert np.ptp(boot.noise["sigma"]) > 0 and boot.noise_model == fit.noise_model
+    for result in (fit, boot, post, plain, calibrated, fit.calibrated()):
         back = sj.load(sj.save(result, tmp_path / f"{type(result).__name__}.npz"))
         assert type(back) is type(result)
         assert back == result, type(result).__name__
@@ -247,6 +253,11 @@ def test_every_result_round_trips_exactly(boot, tmp_path):
             ), field
     assert sj.load(sj.save(boot, tmp_path / "b.npz")).n_rescued == boot.n_rescued
     np.testing.assert_array_equal(sj.load(tmp_path / "b.npz").warm_starts, boot.warm_starts)
+    back = sj.load(sj.save(calibrated, tmp_path / "c.npz"))
+    pd.testing.assert_frame_equal(back.calibration.errors, calibrated.calibration.errors, check_dtype=False)
+    pd.testing.assert_frame_equal(back.calibration.folds, calibrated.calibration.folds, check_dtype=False)
+    new = {"N": [7e10], "D": [1.4e12]}
+    pd.testing.assert_frame_equal(back.predict(new), calibrated.predict(new))
 
 
 def test_public_names_and_no_module_shadowing():

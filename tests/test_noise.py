@@ -62,7 +62,7 @@ def test_cross_validation_picks_the_scale_the_data_were_drawn_with():
     flat = fit_noise(0.01 * rng.standard_normal(600), key)
     assert flat.kind == "constant"
     assert flat.scores["constant"] >= flat.scores["log_linear"]
-    assert list(flat.table().index) == ["constant", "log_linear"]
+    assert list(flat.table().index) == ["constant", "log_linear", "log_linear_tpp"]
     # A value of plain numbers: equal fits are equal and hash alike.
     again = fit_noise(0.01 * np.random.default_rng(4).standard_normal(600), key)
     assert again == flat and hash(again) == hash(flat) and again != varying
@@ -183,3 +183,48 @@ def test_rows_bootstrap_of_five_runs_is_under_determined_as_often_as_combinatori
     exact = sum(s * comb(5, k, exact=True) * math.factorial(k) for k, s in stirling.items()) / 5**5
     assert exact == pytest.approx(0.5776)
     assert underdetermined(weights, 4)["fraction"] == pytest.approx(exact, abs=0.012)
+
+
+def test_a_scale_varying_with_tokens_per_parameter_is_chosen_and_is_the_maximum_likelihood_estimate():
+    """Scatter that grows at few tokens per parameter (as Hoffmann et al.'s runs show) picks `log_linear_tpp`."""
+    from scalejax._noise import noise_draws, noise_features
+
+    rng = np.random.default_rng(11)
+    n = 400
+    key = rng.uniform(18, 22, n)
+    tpp = rng.uniform(-0.5, 2.5, n)
+    sigma = 0.01 * 10 ** (-0.3 * (tpp - 1.0))
+    r = sigma * rng.standard_normal(n)
+    model = fit_noise(r, key, tokens_per_param=tpp)
+    assert model.kind == "log_linear_tpp"
+    assert model.scores["log_linear_tpp"] > max(model.scores["constant"], model.scores["log_linear"])
+    zk, zt = key - key.mean(), tpp - tpp.mean()
+
+    def nll(c):
+        return -np.sum(norm.logpdf(r, scale=np.exp(c[0] + c[1] * zk + c[2] * zt)))
+
+    ref = scipy.optimize.minimize(
+        nll,
+        x0=[np.log(r.std()), 0.0, 0.0],
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 40000},
+    )
+    np.testing.assert_allclose(model.coef, ref.x, atol=1e-5)
+    # The truth: log sigma falls by 0.3 ln 10 per decade of tokens per parameter, and not with compute.
+    assert model.coef[2] == pytest.approx(-0.3 * np.log(10), abs=3 * np.sqrt(model.cov[2, 2]))
+    assert abs(model.coef[1]) < 3 * np.sqrt(model.cov[1, 1])
+    # At points: N and D give the covariates (compute 6 N D and D / N), held in the fitted range.
+    x = {"N": np.array([1e9, 1e9]), "D": np.array([1e9, 1e11])}
+    features = noise_features(x, "compute")
+    np.testing.assert_allclose(features["tokens_per_param"], [0.0, 2.0], atol=1e-12)
+    np.testing.assert_allclose(model.sigma(x), model.scale(features["key"], features["tokens_per_param"]), rtol=1e-12)
+    # Many residual vectors at once (a bootstrap's resamples): each row's own maximum-likelihood fit.
+    weights = rng.integers(0, 3, (3, n)).astype(float)
+    batch = noise_draws(model, np.stack([r, 2 * r, r[::-1]]), weights, {"key": key, "tokens_per_param": tpp}, 0)
+    for i, (rows_r, w) in enumerate(zip(np.stack([r, 2 * r, r[::-1]]), weights, strict=True)):
+        one = fit_noise(rows_r, key, tokens_per_param=tpp, weights=w, kind="log_linear_tpp")
+        # Same covariates, centred as in `model`: the slopes agree, the scale is moved to model's centres.
+        assert batch["sigma_slope"][i] == pytest.approx(one.coef[1], abs=1e-8)
+        assert batch["sigma_slope_tpp"][i] == pytest.approx(one.coef[2], abs=1e-8)
+        shift = one.coef[1] * (model.centers[0] - one.centers[0]) + one.coef[2] * (model.centers[1] - one.centers[1])
+        assert np.log(batch["sigma"][i]) == pytest.approx(one.coef[0] + shift, abs=1e-8)

@@ -16,8 +16,10 @@ from .._draws import Draws, tails
 from .._errors import DataError, ScalejaxError
 from .._fit import fit, make_data
 from .._law import Law
+from .._noise import default_by
 from .._objectives import make_loss
 from ..laws import get as get_law
+from ._calibrate import calibrate, interval_score
 from ._extrapolate import extrapolate
 
 __all__ = ["backtest", "compare_laws", "information_criteria"]
@@ -83,8 +85,15 @@ def backtest(
     starts=None,
     method: str = "lm",
     max_steps: int | None = None,
+    calibration="auto",
 ) -> pd.DataFrame:
     """Hold out the largest runs, fit the rest, and check the forecast of what was held out.
+
+    Both predictive intervals are checked: the calibrated one (the default of
+    `extrapolate`, calibrated by rolling backtests inside the *training* runs
+    only) and the uncalibrated one (parameters plus noise), by coverage and
+    by the interval score (Gneiting & Raftery 2007; lower is better: the
+    width plus `2 / (1 - level)` times each miss's distance, on the fitted scale).
 
     Args:
         law: a `Law` or a built-in law's name; or draws (a `Fit`, `Bootstrap`
@@ -104,18 +113,26 @@ def backtest(
             held-out one count as tied (0: exact ties; a report uses 1%, since a
             budget's runs rarely have exactly equal `6 N D`).
         scheme: the bootstrap's resampling scheme.
+        calibration: `"auto"` (calibrate on the training runs, ordered by `by`) or None (skip it:
+            the calibrated columns are then the uncalibrated ones).
 
     Returns:
         One row per held-out run (indexed by its row label), by increasing
         scale: the inputs, `scale` (the ranking key), the observed `y`, the
-        `extrapolate` columns (`y` renamed `y_hat`), `error` (`log(y_hat / y)`,
-        or `y_hat - y` for the raw-scale loss), `rel_error` (`y_hat / y - 1`),
-        and `covered`, `covered_pred` (whether the parameter and predictive
-        intervals contain the observed value). `attrs["summary"]` holds
-        `n_train`, `n_holdout`, `by`, `threshold`, `train_scale`, `rmse`,
-        `mean_abs_error`, `mean_abs_rel_error`, `max_abs_rel_error`,
-        `coverage`, `coverage_pred`, `level`, `refit` (how the training runs
-        were fitted, in words).
+        `extrapolate` columns (`y` renamed `y_hat`; `y_pred_lo`, `y_pred_hi`
+        calibrated; `distance` beyond the largest training run), the
+        uncalibrated `y_pred_lo_uncalibrated`, `y_pred_hi_uncalibrated`,
+        `error` (`log(y_hat / y)`, or `y_hat - y` for the raw-scale loss),
+        `rel_error` (`y_hat / y - 1`), `covered`, `covered_pred`,
+        `covered_pred_uncalibrated` (whether the parameter and predictive
+        intervals contain the observed value) and `score`, `score_uncalibrated`
+        (interval scores). `attrs["summary"]` holds `n_train`, `n_holdout`,
+        `by`, `threshold`, `train_scale`, `rmse`, `mean_abs_error`,
+        `mean_abs_rel_error`, `max_abs_rel_error`, `coverage`, `coverage_pred`,
+        `coverage_pred_uncalibrated`, `interval_score`, `interval_score_uncalibrated`,
+        `width_pred`, `width_pred_uncalibrated` (mean widths on the fitted scale),
+        `level`, `refit` (how the training runs were fitted, in words),
+        `calibration` (the model's summary, or None) and `calibration_note`.
 
     Example:
         >>> import scalejax as sj
@@ -165,7 +182,24 @@ def backtest(
         refit = fit(law, train, loss=loss_, starts=starts, method=method, max_steps=max_steps, level=level)
     order = np.flatnonzero(held)[np.argsort(key[held], kind="stable")]
     points = {k: v[order] for k, v in data.x.items()}
-    table = extrapolate(refit, points, level=level, seed=seed).rename(columns={"y": "y_hat"})
+    note = ""
+    if calibration is None or by == default_by(law):
+        chosen = calibration
+    elif calibration == "auto":
+        # Forecasts ordered by another key than the default: calibrate the training runs by it.
+        try:
+            chosen = calibrate(refit.point_fit, by=by, flops_per_param_token=flops_per_param_token)
+        except (ScalejaxError, AttributeError) as err:
+            chosen, note = None, str(err)
+    else:
+        raise ScalejaxError(f"calibration must be 'auto' or None, got {calibration!r}")
+    table = extrapolate(refit, points, level=level, seed=seed, calibration=chosen).rename(columns={"y": "y_hat"})
+    note = note or table.attrs["calibration_note"]
+    plain = extrapolate(refit, points, level=level, seed=seed, calibration=None)
+    table.insert(table.columns.get_loc("y_pred_hi") + 1, "y_pred_lo_uncalibrated", plain["y_pred_lo"].to_numpy())
+    table.insert(
+        table.columns.get_loc("y_pred_lo_uncalibrated") + 1, "y_pred_hi_uncalibrated", plain["y_pred_hi"].to_numpy()
+    )
     observed = data.y[order]
     table.insert(len(points), "scale", key[order])
     table.insert(len(points) + 1, "y", observed)
@@ -175,6 +209,18 @@ def backtest(
     table["rel_error"] = table.y_hat / observed - 1.0
     table["covered"] = (table.y_lo <= observed) & (observed <= table.y_hi)
     table["covered_pred"] = (table.y_pred_lo <= observed) & (observed <= table.y_pred_hi)
+    table["covered_pred_uncalibrated"] = (table.y_pred_lo_uncalibrated <= observed) & (
+        observed <= table.y_pred_hi_uncalibrated
+    )
+    f = np.log if log_scale else (lambda v: np.asarray(v, dtype=np.float64))
+    widths, scores = {}, {}
+    for label, suffix in (("", ""), ("_uncalibrated", "_uncalibrated")):
+        lo, hi = (table[f"y_pred_{end}{suffix}"].to_numpy() for end in ("lo", "hi"))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            table[f"score{label}"] = interval_score(f(observed), f(lo), f(hi), level)
+            widths[label] = float(np.mean(f(hi) - f(lo)))
+        scores[label] = float(table[f"score{label}"].mean())
+    cal = table.attrs["calibration"]
     table.attrs["summary"] = {
         "n_train": int(np.sum(train.weights > 0)),
         "n_holdout": int(held.sum()),
@@ -187,8 +233,15 @@ def backtest(
         "max_abs_rel_error": float(np.max(np.abs(table.rel_error))),
         "coverage": float(table.covered.mean()),
         "coverage_pred": float(table.covered_pred.mean()),
+        "coverage_pred_uncalibrated": float(table.covered_pred_uncalibrated.mean()),
+        "interval_score": scores[""],
+        "interval_score_uncalibrated": scores["_uncalibrated"],
+        "width_pred": widths[""],
+        "width_pred_uncalibrated": widths["_uncalibrated"],
         "level": level,
         "refit": refit.describe(),
+        "calibration": None if cal is None else cal.summary(),
+        "calibration_note": note,
     }
     return table
 

@@ -7,13 +7,16 @@ mis-specified, or exponents slightly off, cost more the further one goes.
 `calibrate` measures that growth on the data at hand (fit the runs below
 successive compute cut-offs, forecast the runs above) and returns a small
 value, a `Calibration`, that widens any predictive interval by what it
-measured at the target's distance.
+measured at the target's distance. `calibration_of` computes it once per
+estimate (cached by value) for the analyses' default predictive intervals.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from statistics import NormalDist
@@ -24,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 from .._data import Data
-from .._draws import law_inputs, tails
+from .._draws import tails
 from .._errors import DataError, ScalejaxError
 from .._fit import Fit, fit, make_data, solver_config
 from .._law import Law
-from .._noise import NoiseModel, fit_noise, scale_key
+from .._noise import NoiseModel, default_by, fit_noise, noise_features, scale_key
 from .._objectives import Loss, make_loss
 from ..laws import get as get_law
 from ..solvers import CONVERGED, SolverConfig, solve_lanes
@@ -41,10 +44,9 @@ __all__ = [
     "CUTOFFS",
     "Calibration",
     "calibrate",
-    "chain_predictive",
+    "calibration_of",
     "fit_error_growth",
     "interval_score",
-    "simulate_predictive",
 ]
 
 # Fractions of the runs (ranked by the key) below each rolling cut-off: the first fold fits the
@@ -53,6 +55,12 @@ CUTOFFS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # Warm starts of each fold's fit besides the full-data optimum: converged optima of the full
 # fit's start grid, spread over its ranking by objective (so other basins are tried too).
 N_WARM_STARTS = 64
+# A fold whose fitted runs span less than this share of the key's range (e.g. one isoFLOP
+# budget) has no lever arm: the law of the key is not identified by it, and it is skipped.
+MIN_LEVER_SHARE = 0.1
+# How distance is measured for the growth model: decades of the key beyond the data, or those
+# decades over the fitted runs' range of the key (the lever arm).
+DISTANCE_SCALES = ("absolute", "relative")
 
 
 def _z(level: float) -> float:
@@ -86,14 +94,14 @@ def fit_error_growth(error, sd, distance, *, weights=None, grid: int = 61) -> tu
 
     The model: `error_i ~ Normal(0, sd_i^2 + tau(d_i)^2)`, `tau(d) = tau0 + slope * d`
     for `d > 0`, with `tau0, slope >= 0` (the extra error at the edge of the
-    data and its growth per decade of distance), `sd_i` the uncalibrated
+    data and its growth per unit of distance), `sd_i` the uncalibrated
     predictive standard deviation of forecast `i`. Solved on a grid (zero
     included, so "no widening" is a candidate) refined twice around the best.
 
     Args:
         error: `(k,)` forecast errors on the fitted scale.
         sd: `(k,)` uncalibrated predictive standard deviations of those forecasts.
-        distance: `(k,)` extrapolation distances (decades; clipped at 0).
+        distance: `(k,)` extrapolation distances (clipped at 0).
         weights: `(k,)` weights of the errors in the log-likelihood (default 1).
         grid: points per axis of the search grid.
 
@@ -132,18 +140,16 @@ def _gaussian_loglik(e, v, w) -> float:
     return float(-0.5 * np.sum(w * (np.log(2 * np.pi * v) + e**2 / v)))
 
 
-def _leave_one_fold_out_gain(errors: pd.DataFrame, weights: np.ndarray) -> float:
+def _leave_one_fold_out_gain(error, sd, distance, folds, weights) -> float:
     """Log-likelihood gain of the growth model over no widening, each fold scored by a model fitted without it."""
-    e, s2, d = (errors[c].to_numpy() for c in ("error", "sd", "distance"))
-    s2 = s2**2
-    folds = errors["fold"].to_numpy()
+    s2 = sd**2
     total = 0.0
     for f in np.unique(folds):
         out = folds == f
-        t0, g, _ = fit_error_growth(e[~out], np.sqrt(s2[~out]), d[~out], weights=weights[~out], grid=41)
-        extra = np.where(d[out] > 0, t0 + g * np.clip(d[out], 0.0, None), 0.0)
-        total += _gaussian_loglik(e[out], s2[out] + extra**2, weights[out]) - _gaussian_loglik(
-            e[out], s2[out], weights[out]
+        t0, g, _ = fit_error_growth(error[~out], sd[~out], distance[~out], weights=weights[~out], grid=41)
+        extra = np.where(distance[out] > 0, t0 + g * np.clip(distance[out], 0.0, None), 0.0)
+        total += _gaussian_loglik(error[out], s2[out] + extra**2, weights[out]) - _gaussian_loglik(
+            error[out], s2[out], weights[out]
         )
     return total
 
@@ -161,33 +167,40 @@ class Calibration:
     """How a law's forecast errors grow beyond the data, measured by rolling-origin backtests; widens predictive intervals.
 
     The calibrated predictive distribution of a forecast at distance `d`
-    (decades of the key beyond the largest fitted run) is the uncalibrated one
-    (parameter uncertainty plus observation noise) plus an independent normal
-    error of standard deviation `tau(d) = tau0 + slope * d` on the fitted
-    scale (log y for the log-scale losses), for `d > 0`. At or inside the
-    data (`d <= 0`) the interval is left as it is: the backtests measure
-    extrapolation only.
+    (decades of the key beyond the outermost fitted run) is the uncalibrated
+    one (parameter uncertainty plus observation noise) plus an independent
+    normal error of standard deviation `tau(d) = tau0 + slope * u(d)` on the
+    fitted scale (log y for the log-scale losses), for `d > 0`, where `u = d`
+    (`distance_scale="absolute"`) or `u = d / lever` (`"relative"`: distance
+    in units of the fitted runs' range of the key, so a short ladder
+    extrapolated far counts as far). At or inside the data (`d <= 0`) the
+    interval is left as it is: the backtests measure extrapolation only.
 
     Attributes:
         by: what runs are ordered by: `"compute"` (`k N D`) or an input or column name.
-        edge: log10 of the largest key of the runs calibrated on (distance 0).
+        edge: `direction * log10` key of the outermost run calibrated on (distance 0).
         tau0: extra standard deviation at the edge of the data (fitted scale).
-        slope: growth of the extra standard deviation per decade of distance.
+        slope: growth of the extra standard deviation per unit of `u`.
         log_scale: whether errors are on log y (else on y).
         noise: the `NoiseModel` of the full data (its kind was used in every fold).
-        folds: one row per rolling fold: `cutoff` (log10 key of the first forecast
-            run), `n_fit`, `n_forecast`, `converged`.
-        errors: one row per (fold, forecast run): `fold`, `row`, `distance`,
-            `error` (predicted minus observed), `sd_param`, `sigma`, `sd` (the
-            uncalibrated predictive standard deviation), `sd_calibrated`.
         gain: log-likelihood gain of the growth model over no widening, on the backtest errors.
         cv_gain: the same gain when each fold's errors are forecast by the model fitted to
             the other folds (leave one fold out); the model is used only when it is positive,
             else `tau0 = slope = 0`.
-        seconds: time taken by `calibrate`.
+        direction: `1` when forecasts go beyond the largest key (larger runs), `-1` beyond
+            the smallest (e.g. a law of loss forecast at lower loss).
+        distance_scale: `"absolute"` or `"relative"`, the one with the higher `cv_gains`.
+        lever: log10 range of the key over the runs calibrated on (the unit of relative distance).
+        cv_gains: `((distance_scale, leave-one-fold-out gain), ...)` of the scales compared.
         columns: `(law input, the fitted data's column)` pairs, so that `distance` reads
             new points by input or by column name.
         flops_per_param_token: `k` in `C = k N D`.
+        folds: one row per rolling fold: `cutoff` (log10 key of the first forecast
+            run), `n_fit`, `n_forecast`, `lever`, `converged`, `used`.
+        errors: one row per (fold, forecast run): `fold`, `row`, `distance`, `lever`,
+            `error` (predicted minus observed), `sd_param`, `sigma`, `sd` (the
+            uncalibrated predictive standard deviation), `sd_calibrated`.
+        seconds: time taken by `calibrate`.
 
     Compared and hashed by the model (every field but `folds`, `errors` and
     `seconds`), so it can travel as a static field of `Draws`.
@@ -201,6 +214,10 @@ class Calibration:
     noise: NoiseModel
     gain: float
     cv_gain: float
+    direction: int = 1
+    distance_scale: str = "absolute"
+    lever: float = 1.0
+    cv_gains: tuple[tuple[str, float], ...] = ()
     columns: tuple[tuple[str, str], ...] = ()
     flops_per_param_token: float = 6.0
     # The backtests behind the model: diagnostics, left out of equality and hashing.
@@ -212,12 +229,19 @@ class Calibration:
         # A mapping given for `columns` is kept as sorted pairs: the value stays hashable.
         if isinstance(self.columns, Mapping):
             object.__setattr__(self, "columns", tuple(sorted((str(k), str(v)) for k, v in self.columns.items())))
+        if self.direction not in (1, -1):
+            raise ScalejaxError(
+                f"direction must be 1 (beyond the largest run) or -1 (the smallest), got {self.direction}"
+            )
+        if self.distance_scale not in DISTANCE_SCALES:
+            raise ScalejaxError(f"distance_scale must be one of {', '.join(DISTANCE_SCALES)}")
 
     def distance(self, new) -> np.ndarray:
-        """Extrapolation distance of each point of `new` (a DataFrame or dict): log10(key / largest fitted key).
+        """Extrapolation distance of each point of `new` (a DataFrame or dict), in decades of the key beyond the data.
 
-        The key is read from `new` by law input name or by the fitted data's
-        column name (`N` or `params`), or from a column named `by`.
+        `log10(key / largest fitted key)` (or `log10(smallest / key)` for
+        `direction=-1`). The key is read from `new` by law input name or by
+        the fitted data's column name (`N` or `params`), or from a column named `by`.
         """
         if not isinstance(new, pd.DataFrame | Mapping):
             raise DataError(f"new points must be a DataFrame or a dict of arrays, got {type(new).__name__}")
@@ -225,12 +249,14 @@ class Calibration:
         for name, column in self.columns:
             if name not in x and column in x:
                 x[name] = x[column]
-        return scale_key(x, self.by, flops_per_param_token=self.flops_per_param_token) - self.edge
+        return self.direction * scale_key(x, self.by, flops_per_param_token=self.flops_per_param_token) - self.edge
 
     def extra_sd(self, distance) -> np.ndarray:
-        """`tau(d)`: the extra standard deviation at distances `d` (0 at or inside the data)."""
+        """`tau(d)`: the extra standard deviation at distances `d` in decades (0 at or inside the data)."""
         d = np.asarray(distance, dtype=np.float64)
-        return np.where(d > 0, self.tau0 + self.slope * np.clip(d, 0.0, None), 0.0)
+        u = np.clip(d, 0.0, None) / (self.lever if self.distance_scale == "relative" else 1.0)
+        with np.errstate(invalid="ignore"):
+            return np.where(d > 0, self.tau0 + self.slope * u, 0.0)
 
     def widen(self, y, lo, hi, distance, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Widen central `level` predictive intervals `[lo, hi]` around forecasts `y` (natural scale).
@@ -265,7 +291,7 @@ class Calibration:
         z = _z(0.95)
         e = self.errors
         out = self.folds.copy()
-        out["cutoff"] = 10.0 ** out["cutoff"]
+        out["cutoff"] = 10.0 ** (self.direction * out["cutoff"])
         grouped = e.groupby("fold")
         out["max_distance"] = grouped["distance"].max()
         out["rmse"] = grouped["error"].apply(lambda v: float(np.sqrt(np.mean(v**2))))
@@ -273,10 +299,29 @@ class Calibration:
         out["coverage_95_calibrated"] = (np.abs(e.error) <= z * e.sd_calibrated).groupby(e.fold).mean()
         return out
 
+    def summary(self) -> dict:
+        """The model in plain numbers (for a result's `attrs` and reports)."""
+        return {
+            "by": self.by,
+            "direction": self.direction,
+            "edge": float(self.direction * self.edge),
+            "tau0": self.tau0,
+            "slope": self.slope,
+            "distance_scale": self.distance_scale,
+            "lever": self.lever,
+            "cv_gain": self.cv_gain,
+            "n_folds": int(self.folds["used"].sum()) if "used" in self.folds else len(self.folds),
+            "noise": self.noise.kind,
+        }
+
     def __repr__(self) -> str:
+        unit = "per decade" if self.distance_scale == "absolute" else f"per lever ({self.lever:.3g} decades)"
+        side = "beyond" if self.direction == 1 else "below"
+        used = int(self.folds["used"].sum()) if "used" in self.folds else len(self.folds)
         return (
-            f"Calibration(by {self.by}: extra sd {self.tau0:.3g} + {self.slope:.3g} per decade beyond "
-            f"10^{self.edge:.3g}; {len(self.folds)} folds, {len(self.errors)} forecasts, cv gain {self.cv_gain:.3g}, {self.seconds:.1f} s)"
+            f"Calibration(by {self.by}: extra sd {self.tau0:.3g} + {self.slope:.3g} {unit} {side} "
+            f"10^{self.direction * self.edge:.3g}; {used} folds, {len(self.errors)} forecasts, "
+            f"cv gain {self.cv_gain:.3g}, {self.seconds:.1f} s)"
         )
 
 
@@ -346,8 +391,10 @@ def calibrate(
     x: Mapping | None = None,
     y=None,
     by: str = "compute",
+    direction: int = 1,
     cutoffs: Sequence[float] = CUTOFFS,
     noise: str = "auto",
+    distance_scale: str = "auto",
     weights=None,
     loss: str = "huber",
     delta: float = 1e-3,
@@ -363,16 +410,24 @@ def calibrate(
     For each cut-off the law is refitted on the runs below it and forecasts
     every run above it; each forecast gives an error, the uncalibrated
     predictive standard deviation of that fold's fit (delta method plus the
-    noise model refitted on the fold), and a distance: log10 of the run's key
-    over the largest fitted key. A normal model whose extra standard deviation
-    grows linearly with distance, `tau(d) = tau0 + slope d`, is fitted to those
+    noise model refitted on the fold), a distance (decades of the key beyond
+    the largest fitted run) and the fold's lever arm (the fitted runs' range
+    of the key, in decades). A normal model whose extra standard deviation
+    grows linearly with distance, `tau = tau0 + slope u`, is fitted to those
     errors by maximum likelihood (`fit_error_growth`), each fold weighing the
     same (a fold's errors share one fitted parameter vector, so they are
     strongly correlated; unweighted, the early folds with many runs ahead
     would outvote the late ones, which are the most like the real forecast).
-    The model is kept only if it forecasts each fold's errors, fitted on the
-    other folds, better than no widening (`Calibration.cv_gain > 0`); a
-    correctly specified law then keeps its intervals.
+    Distance enters as decades (`u = d`) or as decades per decade of lever
+    arm (`u = d / lever`: a fit to a short range of scales extrapolates worse
+    than one to a long range, so the early folds' large errors do not inflate
+    the forecast of the full data); the data choose between the two by the
+    leave-one-fold-out log-likelihood gain (each fold's errors forecast by the
+    model fitted to the other folds), and the chosen model is kept only if
+    that gain is positive (`Calibration.cv_gain > 0`), so a correctly
+    specified law keeps its intervals. Folds whose fitted runs span less than
+    a tenth of the key's range (e.g. one isoFLOP budget) have no lever arm
+    and are skipped.
 
     Why a fitted variance and not split conformal prediction: conformal
     intervals are valid when the calibration scores and the new case are
@@ -400,15 +455,20 @@ def calibrate(
 
     Args:
         law: a `Law`, a built-in law's name, or a `Fit` (its data, loss and optimum
-            are reused; leave `frame`, `x`, `y`, `weights`, `loss`, `delta` out).
+            are reused; leave `x`, `y`, `weights`, `loss`, `delta` out; `frame` may
+            still give columns to order the runs by).
         frame, x, y, weights, loss, delta, over_weight, starts, method, max_steps: as in `scalejax.fit`.
-        solver: a `SolverConfig` for the folds' lanes (default: warm lanes, exact Huber
-            curvature and damping 1e-5, as the bootstrap's).
         by: what orders the runs by scale: `"compute"` (`k N D`, from the law's inputs
             N and D, or from columns `N` and `D` of `frame`), a law input, or a
             column of `frame` (e.g. a checkpoint's compute for a law of loss).
+        direction: `1` to forecast beyond the largest runs (fit the runs below each
+            cut-off), `-1` beyond the smallest (fit the runs above; e.g. a law of
+            accuracy in loss, forecast at lower loss).
         cutoffs: fractions of the runs (ranked by the key) fitted in each fold.
-        noise: the noise model's kind (`"auto"`, `"constant"`, `"log_linear"`; see `fit_noise`).
+        noise: the noise model's kind (`"auto"` or one of `NOISE_KINDS`; see `fit_noise`).
+        distance_scale: `"auto"` (chosen by leave-one-fold-out gain), `"absolute"` or `"relative"`.
+        solver: a `SolverConfig` for the folds' lanes (default: warm lanes, exact Huber
+            curvature and damping 1e-5, as the bootstrap's).
         flops_per_param_token: `k` in `C = k N D`.
 
     Returns:
@@ -434,6 +494,12 @@ def calibrate(
         Gneiting & Raftery 2007, Strictly Proper Scoring Rules, Prediction, and Estimation (JASA).
     """
     start_time = time.perf_counter()
+    if direction not in (1, -1):
+        raise ScalejaxError(
+            f"direction must be 1 (beyond the largest runs) or -1 (beyond the smallest), got {direction!r}"
+        )
+    if distance_scale not in (*DISTANCE_SCALES, "auto"):
+        raise ScalejaxError(f"distance_scale must be 'auto', 'absolute' or 'relative', got {distance_scale!r}")
     if isinstance(law, Fit):
         given = {"frame": frame, "x": x, "y": y, "weights": weights, "starts": starts}
         clash = [k for k, v in given.items() if v is not None and not (k == "frame" and isinstance(v, pd.DataFrame))]
@@ -448,22 +514,31 @@ def calibrate(
     law_, loss_, data = base.law, base.loss, base.data
     p = law_.n_params
     key = _resolve_key(by, data, frame, flops_per_param_token)
+    tpp = noise_features(data.x, by=None).get("tokens_per_param")
+    signed = direction * key
     live = data.weights > 0
     target = data.target(loss_.log_scale)
     noise_model = fit_noise(
         base.residuals,
         key,
+        tokens_per_param=tpp,
         weights=data.weights,
         n_params=p,
         kind=noise,
         by=by,
         flops_per_param_token=flops_per_param_token,
     )
-    folds = _fold_masks(key, live, cutoffs, min_fit=p + 2)
+    lever_all = float(np.ptp(key[live]))
+    folds = [
+        f
+        for f in _fold_masks(signed, live, cutoffs, min_fit=p + 2)
+        if np.ptp(key[f[1]]) >= MIN_LEVER_SHARE * lever_all and lever_all > 0
+    ]
     if len(folds) < 2:
         raise ScalejaxError(
-            f"a rolling backtest needs at least two cut-offs with more than {p + 1} runs below them; "
-            f"{int(live.sum())} runs give {len(folds)}: add runs, or leave the intervals uncalibrated"
+            f"a rolling backtest needs at least two cut-offs with more than {p + 1} runs below them, spanning at "
+            f"least a tenth of the range of {by}; {int(live.sum())} runs give {len(folds)}: add runs, or leave the "
+            "intervals uncalibrated (calibration=None)"
         )
 
     fold_starts = _warm_starts(base)
@@ -494,14 +569,16 @@ def calibrate(
 
     fold_rows, error_rows = [], []
     for i, (threshold, fit_mask, ahead) in enumerate(folds):
-        fold_rows.append(
-            {
-                "cutoff": threshold,
-                "n_fit": int(fit_mask.sum()),
-                "n_forecast": int(ahead.sum()),
-                "converged": bool(converged[i]),
-            }
-        )
+        lever = float(np.ptp(key[fit_mask]))
+        row_info = {
+            "cutoff": threshold,
+            "n_fit": int(fit_mask.sum()),
+            "n_forecast": int(ahead.sum()),
+            "lever": lever,
+            "converged": bool(converged[i]),
+            "used": False,
+        }
+        fold_rows.append(row_info)
         if not converged[i] or not np.all(np.isfinite(pred[i][live])):
             continue
         w = np.where(fit_mask, data.weights, 0.0)
@@ -510,16 +587,22 @@ def calibrate(
         info = j_fit.T @ (j_fit * w[fit_mask, None])
         s2 = float(np.sum(w[fit_mask] * r[fit_mask] ** 2) / (fit_mask.sum() - p))
         cov = s2 * np.linalg.pinv(info)
-        fold_noise = fit_noise(r, key, weights=w, n_params=p, kind=noise_model.kind, by=by)
+        try:
+            fold_noise = fit_noise(r, key, tokens_per_param=tpp, weights=w, n_params=p, kind=noise_model.kind, by=by)
+        except ScalejaxError:  # an exact fit of the fold: no scatter to measure
+            continue
+        row_info["used"] = True
         idx = np.flatnonzero(ahead)
         sd_param = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac[i][idx], cov, jac[i][idx]), 0.0, None))
-        sigma = fold_noise.scale(key[idx])
+        sigma = fold_noise.scale(key[idx], None if tpp is None else tpp[idx])
+        edge = signed[fit_mask].max()
         for j, row in enumerate(idx):
             error_rows.append(
                 {
                     "fold": i,
                     "row": data.index[row] if data.index is not None else row,
-                    "distance": float(key[row] - key[fit_mask].max()),
+                    "distance": float(signed[row] - edge),
+                    "lever": lever,
                     "error": float(r[row]),
                     "sd_param": float(sd_param[j]),
                     "sigma": float(sigma[j]),
@@ -533,197 +616,97 @@ def calibrate(
     # strongly correlated, and the early folds (many runs ahead) would otherwise outvote the late ones.
     per_fold = errors.groupby("fold")["error"].transform("size").to_numpy()
     fold_weight = len(errors) / (errors["fold"].nunique() * per_fold)
-    tau0, slope, gain = fit_error_growth(errors.error, errors.sd, errors.distance, weights=fold_weight)
-    cv_gain = _leave_one_fold_out_gain(errors, fold_weight)
+    e, sd, d, fold = (errors[c].to_numpy() for c in ("error", "sd", "distance", "fold"))
+    units = {"absolute": d, "relative": d / errors["lever"].to_numpy()}
+    scales = DISTANCE_SCALES if distance_scale == "auto" else (distance_scale,)
+    cv_gains = {s: _leave_one_fold_out_gain(e, sd, units[s], fold, fold_weight) for s in scales}
+    # Ties (e.g. neither helps) go to the absolute distance.
+    chosen = max(scales, key=lambda s: (cv_gains[s], s == "absolute"))
+    tau0, slope, gain = fit_error_growth(e, sd, units[chosen], weights=fold_weight)
+    cv_gain = cv_gains[chosen]
     if not cv_gain > 0:
         # The growth model does not forecast a left-out fold's errors better than no widening:
         # what it found is noise (a correctly specified law), and the intervals stay as they are.
         tau0 = slope = 0.0
-    extra = np.where(errors.distance > 0, tau0 + slope * errors.distance.clip(lower=0), 0.0)
+    u_chosen = units[chosen]
+    extra = np.where(u_chosen > 0, tau0 + slope * np.clip(u_chosen, 0.0, None), 0.0)
     errors["sd_calibrated"] = np.sqrt(errors.sd**2 + extra**2)
     return Calibration(
         by=by,
-        edge=float(key[live].max()),
+        edge=float(signed[live].max()),
         tau0=tau0,
         slope=slope,
         log_scale=loss_.log_scale,
         noise=noise_model,
-        folds=pd.DataFrame(fold_rows).rename_axis("fold"),
-        errors=errors,
         gain=gain,
         cv_gain=cv_gain,
+        direction=int(direction),
+        distance_scale=chosen,
+        lever=lever_all,
+        cv_gains=tuple((s, float(v)) for s, v in cv_gains.items()),
+        folds=pd.DataFrame(fold_rows).rename_axis("fold"),
+        errors=errors,
         seconds=time.perf_counter() - start_time,
         columns={k: v for k, v in data.columns.items() if k in law_.inputs and isinstance(v, str)},
         flops_per_param_token=flops_per_param_token,
     )
 
 
-def simulate_predictive(values, sigma, *, log_scale: bool = True, extra=None, n_noise: int = 4000, seed: int = 0):
-    """Simulated new observations on the fitted scale: each draw's prediction plus noise (plus the calibration's extra error).
+# Calibrations computed for the analyses' default intervals, by the value of the estimate they
+# belong to: an estimate is calibrated once per process, whatever analyses read it.
+_CACHE: collections.OrderedDict = collections.OrderedDict()
+_CACHE_LIMIT = 64
+
+
+def _fingerprint(base: Fit) -> str:
+    """A digest of what a calibration of `base` depends on: its optimum, starts' optima and data."""
+    digest = hashlib.blake2b(digest_size=16)
+    data = base.data
+    for a in (base.center_u, base.solution.u, data.y, data.weights, *(data.x[k] for k in sorted(data.x))):
+        arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+        digest.update(str(arr.shape).encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def calibration_of(draws, *, direction: int = 1) -> tuple[Calibration | None, str]:
+    """The calibration of an estimate's predictive intervals, computed once per estimate and reused.
+
+    The draws' own `calibration` when they carry one (and it looks the same
+    way); else `calibrate` of the point fit they were made around
+    (`Draws.point_fit`: a fit itself, a bootstrap's full-data fit, a
+    posterior's Huber start) with the runs ordered by compute (laws of N and
+    D) or by the law's first positive input, cached by the value of that fit
+    (its optimum, its starts' optima and its data).
 
     Args:
-        values: `(S, m)` predictions of every draw (natural scale, > 0 when `log_scale`).
-        sigma: noise standard deviation on the fitted scale: a scalar, `(S,)` per draw,
-            `(m,)` per point or `(S, m)`.
-        log_scale: noise on log y (else on y).
-        extra: `(m,)` extra standard deviation per point (`Calibration.extra_sd`), or None.
-        n_noise: at least this many simulated observations per point.
-        seed: seed of the simulated noise.
+        draws: a `Fit`, `Bootstrap`, `Posterior` or `Draws`.
+        direction: `1` to calibrate forecasts beyond the largest runs, `-1` beyond the smallest.
 
     Returns:
-        `(R, m)` simulated values on the fitted scale, `R = S * ceil(n_noise / S)`.
+        `(calibration, note)`: the `Calibration`, or None with the reason in `note`.
     """
-    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    s, m = v.shape
-    sig = np.asarray(sigma, dtype=np.float64)
-    if sig.ndim == 1 and sig.shape[0] == s and s != m:
-        sig = sig[:, None]
-    sig = np.broadcast_to(sig, (s, m))
-    reps = max(1, -(-int(n_noise) // s))
-    rng = np.random.default_rng(seed)
-    sd = sig if extra is None else np.sqrt(sig**2 + np.asarray(extra, dtype=np.float64)[None, :] ** 2)
-    base = np.log(v) if log_scale else v
-    return (base[None] + sd[None] * rng.standard_normal((reps, s, m))).reshape(-1, m)
-
-
-def chain_predictive(
-    first,
-    second,
-    new,
-    *,
-    link: str | None = None,
-    first_sigma=None,
-    second_sigma=None,
-    first_log_scale: bool = True,
-    second_log_scale: bool = True,
-    first_calibration: Calibration | None = None,
-    second_calibration: Calibration | None = None,
-    level: float = 0.95,
-    n_noise: int = 4000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Predictive intervals through two laws: a new run's step-1 value scatters, and step 2 maps *that* value.
-
-    For draw `s` of each law (paired as in `chain_predict`) and a simulated
-    replicate `r`:
-
-        mid_sr = first_s(x) (.) e1_sr,   e1 ~ noise of step 1 (+ its calibrated extra error at d1)
-        y_sr   = second_s(mid_sr, x2) (.) e2_sr,   e2 ~ noise of step 2 (+ its extra error at d2)
-
-    where `(.)` adds on the fitted scale of each step (log for the log-scale
-    losses, raw for `squared`). Step 1's noise is the scatter of the run's
-    actual task loss around the law's mean: it goes through step 2, so a
-    steep step 2 magnifies it; step 2's own noise is the scatter of
-    accuracy around its law at a given task loss. Without noise this is
-    `chain_predict`'s parameter interval.
-
-    Args:
-        first, second: draws of the two laws (a `Fit` counts as one draw).
-        new: the first law's inputs, plus any other inputs of the second law.
-        link: the second law's input fed by the first law (default: its only input).
-        first_sigma, second_sigma: noise standard deviations on each step's fitted scale: a
-            scalar, `(S,)` per draw, `(S, m)` per draw and point, or a `NoiseModel` (evaluated
-            at `new`; step 2's at its own key).
-        first_log_scale, second_log_scale: whether each step's noise is on the log scale.
-        first_calibration, second_calibration: optional `Calibration`s of each step;
-            their distances are read from `new` (so a step-2 calibration keyed by
-            compute needs `N` and `D` in `new`).
-        level: interval level.
-        n_noise: simulated observations per point, at least.
-        seed: seed of the simulated noise.
-
-    Returns:
-        One row per point: `mid`, `mid_lo`, `mid_hi` (step 1, parameters),
-        `mid_pred_lo`, `mid_pred_hi` (step 1, predictive), `y`, `y_lo`, `y_hi`
-        (through both steps, parameters only), `y_pred_lo`, `y_pred_hi` (through
-        both steps, with both steps' noise and calibration), and `distance_first`,
-        `distance_second` (NaN without a calibration).
-
-    Example:
-        >>> # step1 = sj.bootstrap("chinchilla", final_ckpts, ...); step2 = sj.bootstrap("sigmoid_floor", ..., loss="squared")
-        >>> # chain_predictive(step1, step2, {"N": [7e9], "D": [4e12]}, first_sigma=noise_of(step1.fit),
-        >>> #                  second_sigma=noise_of(step2.fit, by="L"), second_log_scale=False)
-
-    References:
-        Bhagia et al. 2024, Establishing Task Scaling Laws via Compute-Efficient Model Ladders (two steps).
-    """
-    if link is None:
-        if len(second.law.inputs) != 1:
-            raise ScalejaxError(
-                f"law {second.law.name!r} takes inputs {second.law.inputs}; name the one fed by the first law with link="
-            )
-        link = second.law.inputs[0]
-    if link not in second.law.inputs:
-        raise ScalejaxError(f"link {link!r} is not an input of law {second.law.name!r} {second.law.inputs}")
-    lo_q, hi_q = tails(level)
-    x1 = law_inputs(first.law, new, first.columns)
-    probe = new.assign(**{link: 1.0}) if isinstance(new, pd.DataFrame) else {**dict(new), link: 1.0}
-    x2 = {k: v for k, v in law_inputs(second.law, probe, second.columns).items() if k != link}
-    s = min(first.n_draws, second.n_draws)
-    m = next(iter(x1.values())).shape[0]
-    reps = max(1, -(-int(n_noise) // s))
-    rng = np.random.default_rng(seed)
-    d1 = first_calibration.distance(new) if first_calibration is not None else np.full(m, np.nan)
-    d2 = second_calibration.distance(new) if second_calibration is not None else np.full(m, np.nan)
-
-    def noise_sd(sigma, x, calibration, distance):
-        if sigma is None:
-            sd = np.zeros((s, m))
-        elif isinstance(sigma, NoiseModel):
-            sd = np.broadcast_to(sigma.sigma(x), (s, m))
-        else:
-            sig = np.asarray(sigma, dtype=np.float64)
-            # A scalar, one value per draw (S,), or per draw and point (S, m), as Draws.noise gives them.
-            if sig.ndim == 1:
-                sig = sig[:s, None]
-            elif sig.ndim == 2:
-                sig = sig[:s]
-            sd = np.broadcast_to(sig, (s, m))
-        if calibration is not None:
-            sd = np.sqrt(sd**2 + calibration.extra_sd(distance)[None, :] ** 2)
-        return sd
-
-    sd1 = noise_sd(first_sigma, {**x1, **_numeric_dict(new)}, first_calibration, d1)
-    with jax.enable_x64(True):
-        x1j = {k: jnp.asarray(v) for k, v in x1.items()}
-        u1, u2 = jnp.asarray(first.u[:s]), jnp.asarray(second.u[:s])
-        mids = np.asarray(jax.jit(jax.vmap(lambda u: first.law.predict(first.law.unpack(u), x1j)))(u1))
-        centre1 = np.asarray(first.law.predict(first.law.unpack(jnp.asarray(first.center_u)), x1j))
-        eps1 = sd1[None] * rng.standard_normal((reps, s, m))
-        mid_obs = mids[None] * np.exp(eps1) if first_log_scale else mids[None] + eps1
-
-        def step2(u, mid):
-            return second.law.predict(second.law.unpack(u), {**{k: jnp.asarray(v) for k, v in x2.items()}, link: mid})
-
-        run2 = jax.jit(jax.vmap(step2))
-        y_param = np.asarray(run2(u2, jnp.asarray(mids)))
-        y_obs = np.asarray(run2(jnp.tile(u2, (reps, 1)), jnp.asarray(mid_obs.reshape(reps * s, m)))).reshape(reps, s, m)
-        y_centre = np.asarray(step2(jnp.asarray(second.center_u), jnp.asarray(centre1)))
-    x2_all = {**x2, link: centre1, **_numeric_dict(new)}
-    sd2 = noise_sd(second_sigma, x2_all, second_calibration, d2)
-    eps2 = sd2[None] * rng.standard_normal((reps, s, m))
-    if second_log_scale:
-        y_sim = np.log(y_obs) + eps2
-        y_lo, y_hi = np.exp(np.quantile(y_sim.reshape(-1, m), [lo_q, hi_q], axis=0))
-    else:
-        y_lo, y_hi = np.quantile((y_obs + eps2).reshape(-1, m), [lo_q, hi_q], axis=0)
-    mid_pred = mid_obs.reshape(-1, m)
-    return pd.DataFrame(
-        {
-            "mid": centre1,
-            "mid_lo": np.quantile(mids, lo_q, axis=0),
-            "mid_hi": np.quantile(mids, hi_q, axis=0),
-            "mid_pred_lo": np.quantile(mid_pred, lo_q, axis=0),
-            "mid_pred_hi": np.quantile(mid_pred, hi_q, axis=0),
-            "y": y_centre,
-            "y_lo": np.quantile(y_param, lo_q, axis=0),
-            "y_hi": np.quantile(y_param, hi_q, axis=0),
-            "y_pred_lo": y_lo,
-            "y_pred_hi": y_hi,
-            "distance_first": d1,
-            "distance_second": d2,
-        }
-    )
+    own = getattr(draws, "calibration", None)
+    if own is not None and own.direction == direction:
+        return own, ""
+    base = draws.point_fit
+    if base is None or base.data is None:
+        return None, "the draws carry no point fit with its data, so the rolling backtests cannot be run"
+    by = default_by(base.law)
+    if by is None:
+        return None, f"law {base.law.name!r} has no positive input to order runs by scale"
+    key = (base.law, base.loss, by, int(direction), _fingerprint(base))
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    try:
+        value = (calibrate(base, by=by, direction=direction), "")
+    except ScalejaxError as err:
+        value = (None, str(err))
+    _CACHE[key] = value
+    if len(_CACHE) > _CACHE_LIMIT:
+        _CACHE.popitem(last=False)
+    return value
 
 
 def _numeric_dict(new) -> dict[str, np.ndarray]:

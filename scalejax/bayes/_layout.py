@@ -5,8 +5,9 @@ The law sampled is the user's law or, for groups, the joint law of
 one grouping model for fits and posteriors. A partially pooled parameter's
 group copies are `mu + exp(log_tau) * z_g` (non-centred) with a hierarchical
 prior on `mu`, `tau` and the standardised offsets `z`. The noise parameters
-follow. A `Layout` is an `equinox.Module` compared by value, so the compiled
-mode finder and sampler are reused by every posterior of the same layout.
+follow (with the slopes of a log-linear scale when the data chose one). A
+`Layout` is an `equinox.Module` compared by value, so the compiled mode
+finder and sampler are reused by every posterior of the same layout.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._law import Law, Param, _Opaque
-from ._likelihoods import LIKELIHOOD_NOISE, pointwise_log_likelihood
+from .._noise import SLOPE_NAMES
+from ._likelihoods import LIKELIHOOD_NOISE, SCALE_SLOPE_PARAMS, pointwise_log_likelihood
 from ._priors import NOISE_PARAMS, POOLED_TAU_PRIOR, STANDARD_NORMAL, log_prior_u, prior_of, to_distribution
 
 __all__ = ["Layout", "make_layout"]
@@ -34,6 +36,8 @@ class Layout(eqx.Module):
         law_index: per law parameter, its entry of `theta` (for a pooled copy, the mean's).
         tau_index, z_index: per law parameter, the entries of the pooled spread and offset (-1 if not pooled).
         noise_index: `(name, entry)` of each noise parameter.
+        noise_covariates: the covariates the log-y scale is log-linear in (`NoiseModel.covariates`;
+            empty for a constant scale), whose slopes are among the noise parameters.
         terms: `(param, prior, entries)` whose log prior densities sum to the log prior of `theta`.
         names: the name of each entry of `theta`.
         floor: the guessing rate of count likelihoods.
@@ -46,6 +50,7 @@ class Layout(eqx.Module):
     tau_index: tuple[int, ...] = eqx.field(static=True)
     z_index: tuple[int, ...] = eqx.field(static=True)
     noise_index: tuple[tuple[str, int], ...] = eqx.field(static=True)
+    noise_covariates: tuple[str, ...] = eqx.field(static=True)
     terms: tuple = eqx.field(static=True)
     names: tuple[str, ...] = eqx.field(static=True)
     floor: float = eqx.field(static=True)
@@ -70,7 +75,7 @@ class Layout(eqx.Module):
 
     def noise(self, theta) -> dict:
         """The noise parameters' natural values at `theta`."""
-        return {name: NOISE_PARAMS[name].forward(theta[..., i]) for name, i in self.noise_index}
+        return {name: _noise_param(name).forward(theta[..., i]) for name, i in self.noise_index}
 
     def log_prior(self, theta):
         total = 0.0
@@ -81,7 +86,9 @@ class Layout(eqx.Module):
     def pointwise(self, theta, data):
         """Pointwise log-likelihood `(n,)` (unweighted) at `theta`."""
         params = self.law.unpack(self.law_u(theta))
-        return pointwise_log_likelihood(self.likelihood, self.law, params, self.noise(theta), data, self.floor)
+        return pointwise_log_likelihood(
+            self.likelihood, self.law, params, self.noise(theta), data, self.floor, self.noise_covariates
+        )
 
     def log_likelihood(self, theta, data):
         w = data["weights"]
@@ -108,7 +115,7 @@ class Layout(eqx.Module):
                 out[f"{base}_mu"] = np.asarray(base_params[base].forward(mu, xp=np), dtype=np.float64)
                 out[f"tau_{base}"] = np.exp(np.asarray(theta[..., self.tau_index[j]], dtype=np.float64))
         for name, i in self.noise_index:
-            out[name] = np.asarray(NOISE_PARAMS[name].forward(theta[..., i], xp=np), dtype=np.float64)
+            out[name] = np.asarray(_noise_param(name).forward(theta[..., i], xp=np), dtype=np.float64)
         return out
 
 
@@ -116,8 +123,22 @@ def _base(law: Law) -> Law:
     return getattr(law, "base", None) or law
 
 
-def make_layout(law: Law, likelihood: str, pooled: Sequence[str], priors: Mapping, floor: float) -> Layout:
-    """The layout of a posterior of `law` (a joint law when there are groups); `pooled` names base parameters."""
+def _noise_param(name: str) -> Param:
+    return NOISE_PARAMS[name] if name in NOISE_PARAMS else SCALE_SLOPE_PARAMS[name]
+
+
+def make_layout(
+    law: Law,
+    likelihood: str,
+    pooled: Sequence[str],
+    priors: Mapping,
+    floor: float,
+    noise_covariates: Sequence[str] = (),
+) -> Layout:
+    """The layout of a posterior of `law` (a joint law when there are groups); `pooled` names base parameters.
+
+    `noise_covariates` (log-y likelihoods only) make the scale log-linear in them, adding one slope each.
+    """
     base = _base(law)
     base_params = {p.name: p for p in base.params}
     origin = getattr(law, "origin", None) or law.param_names
@@ -160,8 +181,10 @@ def make_layout(law: Law, likelihood: str, pooled: Sequence[str], priors: Mappin
     for source, entries in z_entries.items():
         term(Param(f"z_{source}"), STANDARD_NORMAL, entries)
     noise_index = []
-    for name in LIKELIHOOD_NOISE[likelihood]:
-        param = NOISE_PARAMS[name]
+    covariates = tuple(noise_covariates) if "sigma" in LIKELIHOOD_NOISE[likelihood] else ()
+    slopes = tuple(SLOPE_NAMES[c] for c in covariates)
+    for name in (*LIKELIHOOD_NOISE[likelihood], *slopes):
+        param = _noise_param(name)
         i = add(f"u_{name}")
         noise_index.append((name, i))
         term(param, priors.get(name, prior_of(param)), [i])
@@ -173,6 +196,7 @@ def make_layout(law: Law, likelihood: str, pooled: Sequence[str], priors: Mappin
         tau_index=tuple(tau_index),
         z_index=tuple(z_index),
         noise_index=tuple(noise_index),
+        noise_covariates=covariates,
         terms=tuple(terms),
         names=tuple(names),
         floor=float(floor),

@@ -27,9 +27,10 @@ from numpyro.infer.hmc import hmc
 from .._data import Data
 from .._draws import Draws, tails
 from .._errors import DataError, FitError, LawError, MissingDependency, ScalejaxError, describe_rows
-from .._fit import Fit, fit, make_data
+from .._fit import Fit, fit, make_data, residual_noise
 from .._joint import GROUP_INPUT, joint
 from .._law import Law, plain_method
+from .._noise import NoiseModel, noise_features
 from .._objectives import make_loss
 from .._progress import Progress
 from ..laws import get as get_law
@@ -104,6 +105,7 @@ class Posterior(Draws):
         floor: float = 0.0,
         level: float = 0.95,
         seed: int = 0,
+        noise_model: NoiseModel | None = None,
     ):
         by_chain = {str(k): np.asarray(v, dtype=np.float64) for k, v in by_chain.items()}
         chains, draws = next(iter(by_chain.values())).shape
@@ -131,6 +133,7 @@ class Posterior(Draws):
             u,
             noise=noise,
             log_scale=likelihood not in COUNTS,
+            noise_model=noise_model,
             cov_u=None,
             data=data,
             loss=None,
@@ -212,6 +215,7 @@ class Posterior(Draws):
             floor=self.floor,
             level=self.level,
             seed=self.seed,
+            noise_model=self.noise_model,
         )
 
     @plain_method
@@ -239,15 +243,19 @@ class Posterior(Draws):
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("param")
 
     @plain_method
-    def predictive_draws(self, new, *, noise: bool = True, trials=None, seed: int | None = None) -> np.ndarray:
+    def predictive_draws(
+        self, new, *, noise: bool = True, trials=None, seed: int | None = None, calibration="auto"
+    ) -> np.ndarray:
         """Posterior predictive draws of y at the rows of `new`: `(n_draws, m)`.
 
         With `noise` the observation noise of the likelihood, from each draw's
-        own noise parameters, is added to that draw's prediction (log-scale
-        residuals for `gaussian` / `student_t`; for `binomial` /
-        `beta_binomial` the success fraction out of `trials`). Without it, the
-        law's prediction (success probability above the floor for count
-        likelihoods) under parameter uncertainty alone.
+        own noise parameters (at each point, for a scale log-linear in compute),
+        is added to that draw's prediction (log-scale residuals for `gaussian` /
+        `student_t`, plus the extra error of the calibration at the point's
+        extrapolation distance, see `scalejax.analysis.extrapolate`; for
+        `binomial` / `beta_binomial` the success fraction out of `trials`).
+        Without it, the law's prediction (success probability above the floor
+        for count likelihoods) under parameter uncertainty alone.
         """
         mean = self.predict_draws(new)
         if self.likelihood in COUNTS:
@@ -255,17 +263,28 @@ class Posterior(Draws):
         if not noise:
             return mean
         rng = np.random.default_rng(self.seed if seed is None else seed)
-        return simulate(self.likelihood, mean, self.noise, rng, trials)
+        if self.likelihood in COUNTS:
+            return simulate(self.likelihood, mean, self.noise, rng, trials)
+        from ..analysis._extrapolate import extra_noise
+
+        out = simulate(self.likelihood, mean, {**self.noise, "sigma": self.noise_scale(new)}, rng, trials)
+        extra = extra_noise(self, new, calibration)[0]
+        return out * np.exp(extra[None, :] * rng.standard_normal(out.shape))
 
     @plain_method
-    def predict(self, new, level: float | None = None, *, trials=None, seed: int | None = None) -> pd.DataFrame:
+    def predict(
+        self, new, level: float | None = None, *, trials=None, seed: int | None = None, calibration="auto"
+    ) -> pd.DataFrame:
         """Posterior prediction at the rows of `new`, with the caller's index.
 
         Columns: `y` (the posterior median of the law's prediction), `lo`,
-        `hi` (its equal-tailed interval: parameter uncertainty) and `pred_lo`,
+        `hi` (its equal-tailed interval: parameter uncertainty), `pred_lo`,
         `pred_hi` (the posterior predictive interval of a new observation:
-        each draw's prediction plus noise from that draw's noise parameters;
-        for count likelihoods only with `trials`, else NaN).
+        each draw's prediction plus noise from that draw's noise parameters,
+        widened for extrapolation by `calibration` (`"auto"`, None or a
+        `Calibration`, as in `scalejax.analysis.extrapolate`); for count
+        likelihoods only with `trials`, else NaN) and `distance` (decades
+        beyond the data).
 
         Args:
             new: a DataFrame or dict of the law's inputs (by input or column name).
@@ -284,8 +303,11 @@ class Posterior(Draws):
         if self.likelihood in COUNTS and trials is None:
             out |= {"pred_lo": np.full(mean.shape[1], np.nan), "pred_hi": np.full(mean.shape[1], np.nan)}
         else:
-            draws = self.predictive_draws(new, noise=True, trials=trials, seed=seed)
+            draws = self.predictive_draws(new, noise=True, trials=trials, seed=seed, calibration=calibration)
             out |= {"pred_lo": np.quantile(draws, lo_q, axis=0), "pred_hi": np.quantile(draws, hi_q, axis=0)}
+        from ..analysis._extrapolate import extra_noise
+
+        out["distance"] = extra_noise(self, new, calibration)[1]
         table = pd.DataFrame(out, index=new.index if isinstance(new, pd.DataFrame) else None)
         table.attrs["level"] = level
         return table
@@ -452,6 +474,7 @@ def posterior(
     x: Mapping | None = None,
     y=None,
     likelihood: str = "student_t",
+    noise: str = "auto",
     priors: Mapping | None = None,
     chains: int = 4,
     draws: int = 1000,
@@ -503,6 +526,11 @@ def posterior(
             fit that starts the sampler; by default the law's grid, thinned evenly
             to at most 500 starts).
         likelihood: `"student_t"`, `"gaussian"`, `"binomial"` or `"beta_binomial"`.
+        noise: the scale of the log-y likelihoods: `"auto"` (the Huber point fit's noise
+            model, chosen by cross-validated log score), `"constant"`, `"log_linear"` or
+            `"log_linear_tpp"` (see `scalejax.fit`); a log-linear scale adds the slopes
+            `sigma_slope` (per decade of compute) and `sigma_slope_tpp` (per decade of
+            tokens per parameter), prior Normal(0, 1), to the noise parameters.
         priors: parameter name -> numpyro distribution on the natural scale.
         chains: number of chains.
         draws: draws kept per chain.
@@ -577,15 +605,22 @@ def posterior(
     else:
         arrays["y"] = np.log(data.y)
         point_y = data.y
-    layout = make_layout(law_, likelihood, tuple(pooled or ()), priors, floor)
-
     point = init
     if point is None:
         with (
             warnings.catch_warnings()
         ):  # a point fit's doubts (a bound, a flat direction) are the posterior's to settle
             warnings.simplefilter("ignore")
-            point = fit(law_, data.replace(y=point_y), loss=loss, starts=_point_starts(law_, starts))
+            point = fit(law_, data.replace(y=point_y), loss=loss, starts=_point_starts(law_, starts), noise=noise)
+    # The log-y scale: the noise model of the point fit's residuals (constant, or log-linear in its covariates).
+    noise_model = None
+    if not counts:
+        noise_model = point.noise_model if noise in ("auto", point.noise_kind) else None
+        noise_model = noise_model or residual_noise(law_, data, point.residuals, noise)
+    covariates = () if noise_model is None else noise_model.covariates
+    if covariates:
+        arrays["noise_z"] = noise_model._design(noise_features(data.x, noise_model.by))
+    layout = make_layout(law_, likelihood, tuple(pooled or ()), priors, floor, covariates)
     theta0 = _initial_theta(layout, point, data, counts)
     arrays = jax.tree.map(lambda a: np.asarray(a, dtype=np.float64), arrays)
     with jax.enable_x64(True):
@@ -643,6 +678,7 @@ def posterior(
         floor=floor,
         level=level,
         seed=seed,
+        noise_model=noise_model,
     )
 
 
