@@ -28,6 +28,7 @@ from ._kaplan import kaplan_steps as kaplan_steps
 from ._loglinear import loglinear as loglinear
 from ._lowbit import lowbit_ptq as lowbit_ptq
 from ._m4 import m4 as m4
+from ._m4 import m4_fit as m4_fit
 from ._multilingual import multilingual_nmt as multilingual_nmt
 from ._multilingual import multilingual_nmt_law as multilingual_nmt_law
 from ._nmt import nmt as nmt
@@ -73,6 +74,7 @@ __all__ = [
     "lowbit_ptq",
     "lr_annealing",
     "m4",
+    "m4_fit",
     "multilingual_nmt",
     "multilingual_nmt_law",
     "nmt",
