@@ -93,15 +93,21 @@ class ConstrainedLaw(Law):
     def free(self, values):
         """Base-law values (a dict, a DataFrame, or an array `(..., n_base)` in the base law's order) -> the free ones.
 
-        Handy for starts written for the full law.
+        Handy for starts written for the full law; values that are already
+        the free ones (a dict of them, an array `(..., n_free)`) pass through.
         """
         if isinstance(values, pd.DataFrame):
             return values[list(self.param_names)]
         if isinstance(values, Mapping):
             return {k: values[k] for k in self.param_names}
         arr = np.asarray(values, dtype=np.float64)
+        if arr.shape[-1] == self.n_params:  # already the free parameters
+            return arr
         if arr.shape[-1] != self.base.n_params:
-            raise LawError(f"law {self.base.name!r} has {self.base.n_params} parameters, got {arr.shape[-1]} values")
+            raise LawError(
+                f"law {self.base.name!r} has {self.base.n_params} parameters ({self.n_params} free), "
+                f"got {arr.shape[-1]} values"
+            )
         index = [self.base.param_names.index(k) for k in self.param_names]
         return arr[..., index]
 
