@@ -8,37 +8,18 @@ full named set of the original law.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
 from collections.abc import Mapping, Sequence
 
+import equinox as eqx
 import numpy as np
 import pandas as pd
 
 from ._errors import LawError
-from ._law import Law, Param
+from ._law import Law, Param, plain_method
 from .laws import get as get_law
 
 __all__ = ["ConstrainedLaw", "constrain", "expand"]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Substituted:
-    """`fn(p, x)` of the base law with the fixed and tied parameters filled in; compared by value.
-
-    A dataclass (not a closure) so that two equal `constrain` calls build equal
-    functions, and so equal laws, which share compiled solvers.
-    """
-
-    base: Law
-    fixed: tuple[tuple[str, float], ...]
-    tied: tuple[tuple[str, ...], ...]
-    log: bool
-
-    def __call__(self, p, x):
-        full = _fill(self.fixed, self.tied, p)
-        return (self.base.log_fn if self.log else self.base.fn)(full, x)
 
 
 def _fill(fixed, tied, p: Mapping) -> dict:
@@ -54,12 +35,12 @@ def _fill(fixed, tied, p: Mapping) -> dict:
     return out
 
 
-@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class ConstrainedLaw(Law):
     """A law whose parameters are the free ones of `base`; the others are fixed or tied.
 
     Built by `constrain`. Its inputs, positive inputs and input encoding (the
-    group labels of a joint law) are the base law's.
+    group labels of a joint law) are the base law's. Compared by value: two
+    laws constrained the same way are equal and share compiled code.
 
     Attributes:
         base: the law with every parameter.
@@ -68,15 +49,37 @@ class ConstrainedLaw(Law):
             of each group is the free parameter that carries it.
     """
 
-    base: Law | None = None
-    fixed: tuple[tuple[str, float], ...] = ()
-    tied: tuple[tuple[str, ...], ...] = ()
+    base: Law = eqx.field(static=True, default=None)
+    fixed: tuple[tuple[str, float], ...] = eqx.field(static=True, default=())
+    tied: tuple[tuple[str, ...], ...] = eqx.field(static=True, default=())
+
+    def __repr__(self) -> str:
+        return f"ConstrainedLaw({self.name!r}, inputs={self.inputs}, params={self.param_names})"
+
+    @plain_method
+    def full_params(self, p: Mapping) -> dict:
+        """The base law's parameters from the free ones (fixed values broadcast like the free values)."""
+        return _fill(self.fixed, self.tied, p)
+
+    @plain_method
+    def evaluate(self, params, x):
+        """The base law at the free parameters with the fixed and tied ones filled in."""
+        return self.base.evaluate(self.full_params(params), x)
+
+    @plain_method
+    def log_form(self):
+        return None if self.base.log_form() is None else self._log_evaluate
+
+    @plain_method
+    def _log_evaluate(self, params, x):
+        return self.base.log_form()(self.full_params(params), x)
 
     @property
     def fixed_values(self) -> dict[str, float]:
         """Fixed parameter name -> value."""
         return dict(self.fixed)
 
+    @plain_method
     def roles(self) -> dict[str, str]:
         """Each base parameter's role, in the base law's order: `"free"`, `"fixed"` or `"tied to <name>"`."""
         roles = {}
@@ -90,6 +93,7 @@ class ConstrainedLaw(Law):
                 roles[name] = "free"
         return roles
 
+    @plain_method
     def free(self, values):
         """Base-law values (a dict, a DataFrame, or an array `(..., n_base)` in the base law's order) -> the free ones.
 
@@ -111,17 +115,19 @@ class ConstrainedLaw(Law):
         index = [self.base.param_names.index(k) for k in self.param_names]
         return arr[..., index]
 
+    @plain_method
     def encode_input(self, name, values, *, column=None, row_name="row"):
         return self.base.encode_input(name, values, column=column, row_name=row_name)
 
+    @plain_method
     def start_grid(self) -> np.ndarray:
         """The base law's start grid with fixed columns dropped and tied ones merged (duplicates removed)."""
-        natural = self.base.unpack(self.base.start_grid(), xp=np)
+        natural = self.base.natural(self.base.start_grid())
         rows = np.stack([np.asarray(natural[k], dtype=np.float64) for k in self.param_names], axis=-1)
         inside = np.all([np.vectorize(p.contains)(rows[:, i]) for i, p in enumerate(self.params)], axis=0)
         rows = np.unique(rows[inside], axis=0)
         if rows.shape[0] == 0:  # every grid point fell outside a tied parameter's narrower range
-            return super().start_grid()
+            return Law.start_grid(self)
         return self.pack(rows)
 
     @property
@@ -173,10 +179,7 @@ def constrain(
     spec_tied = _check_tied(base, tied, spec_fixed)
     if not spec_fixed and not spec_tied:
         return base
-    try:
-        return _build_cached(base, spec_fixed, spec_tied)
-    except TypeError:  # a law with unhashable fields: equal by value all the same, built afresh
-        return _build(base, spec_fixed, spec_tied)
+    return _build(base, spec_fixed, spec_tied)
 
 
 def _build(base: Law, fixed: tuple, tied: tuple) -> ConstrainedLaw:
@@ -192,8 +195,8 @@ def _build(base: Law, fixed: tuple, tied: tuple) -> ConstrainedLaw:
     notes = [f"{k} = {v:g}" for k, v in fixed] + [f"{' = '.join(g)}" for g in tied]
     return ConstrainedLaw(
         name=f"{base.name}[{', '.join(notes)}]",
-        fn=_Substituted(base, fixed, tied, log=False),
-        log_fn=None if base.log_fn is None else _Substituted(base, fixed, tied, log=True),
+        fn=base.fn,
+        log_fn=base.log_fn,
         params=tuple(params),
         inputs=base.inputs,
         positive_inputs=base.positive_inputs,
@@ -203,9 +206,6 @@ def _build(base: Law, fixed: tuple, tied: tuple) -> ConstrainedLaw:
         fixed=fixed,
         tied=tied,
     )
-
-
-_build_cached = functools.lru_cache(maxsize=256)(_build)
 
 
 def _merged(base: Law, group: tuple[str, ...]) -> Param:
@@ -218,9 +218,7 @@ def _merged(base: Law, group: tuple[str, ...]) -> Param:
         raise LawError(f"tied parameters {list(group)} have disjoint ranges; they cannot share a value")
     grid = sorted({v for p in members for v in p.grid if _inside(v, lower, upper)})
     leader = members[0]
-    return dataclasses.replace(
-        leader, lower=lower, upper=upper, grid=tuple(grid), doc=f"{leader.doc} (= {', '.join(group[1:])})"
-    )
+    return Param(leader.name, lower, upper, tuple(grid), f"{leader.doc} (= {', '.join(group[1:])})", leader.prior)
 
 
 def _inside(v, lower, upper) -> bool:

@@ -115,7 +115,7 @@ def test_sigmoid_top_is_bounded_at_one_where_the_unbounded_fit_overshoots(ladder
 def test_gadre_five_run_protocol_gives_the_published_redpajama_errors(redpajama):
     fit = sj.fit("overtrain", five_runs(redpajama), x={"N": "N", "D": "D"}, y="loss", loss="squared")
     big = redpajama[redpajama["N"] > 1e9]
-    rel = (fit.predict(big) - big["loss"].to_numpy()) / big["loss"].to_numpy()
+    rel = (fit.predict(big).y.to_numpy() - big["loss"].to_numpy()) / big["loss"].to_numpy()
     by_target = {(round(n / 1e8), round(m)): r for n, m, r in zip(big["N"], big["M"], rel, strict=True)}
     assert round(100 * by_target[(14, 640)], 2) == 0.71  # Gadre et al.: 0.71%
     assert round(100 * by_target[(69, 20)], 2) == 0.73  # and 0.73%
@@ -149,7 +149,7 @@ def test_full_data_constrained_law_matches_the_published_fit_and_extrapolates_re
         warnings.simplefilter("ignore", sj.FitWarning)
         for name in ("data_constrained", "data_constrained_full"):
             fit = sj.fit(name, fit_rows, x=xs, y="loss")
-            errors[name] = np.abs(fit.predict(hold) - hold["loss"].to_numpy()) / hold["loss"].to_numpy()
+            errors[name] = np.abs(fit.predict(hold).y.to_numpy() - hold["loss"].to_numpy()) / hold["loss"].to_numpy()
     assert np.all(errors["data_constrained_full"] < 0.03), errors  # recorded: 0.1%, 2.4%, 0.9%
     assert errors["data_constrained_full"].mean() < errors["data_constrained"].mean()  # recorded: 2.0%, 4.6%, 2.8%
 

@@ -47,7 +47,7 @@ def run(root: Path = DATA) -> pd.DataFrame:
         fit_rows = five_runs(group)
         fit = sj.fit("overtrain", fit_rows, x={"N": "N", "D": "D"}, y="loss", loss="squared")
         big = group[group["N"] > 1e9]
-        for (_, r), p in zip(big.iterrows(), fit.predict(big), strict=True):
+        for (_, r), p in zip(big.iterrows(), fit.predict(big).y, strict=True):
             size, m = f"{r['N'] / 1e9:.1f}B", round(float(r["M"]))
             rows.append(
                 {

@@ -36,7 +36,9 @@ PUBLISHED = {"all": 0.0350, "NMT": 0.0181}
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reference", action="store_true", help="also run the per-curve NumPy estimator (an hour or more)")
+    parser.add_argument(
+        "--reference", action="store_true", help="also run the per-curve NumPy estimator (an hour or more)"
+    )
     args = parser.parse_args(argv)
     frame = curves()
     fit_rows, holdout = frame[frame["Training"] == 1], frame[frame["Training"] == 0]
@@ -55,7 +57,9 @@ def main(argv=None):
         pub = f"{PUBLISHED[name]:.4f}" if name in PUBLISHED else ""
         extra = f" {ref.loc[group.index].mean():.4f} |" if ref is not None else ""
         print(f"| {name} | {len(group)} | {group.mean():.4f} | {pub} |{extra}")
-    print(f"\nconverged: {int((table['status'] == 'converged').sum())}/{len(table)} curves (the rest stop at 10,000 alternations)")
+    print(
+        f"\nconverged: {int((table['status'] == 'converged').sum())}/{len(table)} curves (the rest stop at 10,000 alternations)"
+    )
     if ref is not None:
         print(f"NumPy reference: {ref_seconds:.1f} s ({ref_seconds / seconds:.1f}x the scalejax time)")
 
