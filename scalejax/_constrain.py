@@ -101,9 +101,9 @@ class ConstrainedLaw(Law):
         the free ones (a dict of them, an array `(..., n_free)`) pass through.
         """
         if isinstance(values, pd.DataFrame):
-            return values[list(self.param_names)]
-        if isinstance(values, Mapping):
-            return {k: values[k] for k in self.param_names}
+            return values[[k for k in self.param_names if k in values.columns]]
+        if isinstance(values, Mapping):  # a missing free parameter is left for the caller to report
+            return {k: values[k] for k in self.param_names if k in values}
         arr = np.asarray(values, dtype=np.float64)
         if arr.shape[-1] == self.n_params:  # already the free parameters
             return arr
