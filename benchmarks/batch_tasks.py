@@ -78,7 +78,7 @@ def scipy_loop(frame, starts, tasks, analytic: bool) -> dict[str, float]:
                 except RuntimeError:
                     continue
                 f = 0.5 * np.sum((sigmoid(x, *p) - y) ** 2)
-                if np.isfinite(f) and f < f_best and p[0] > 0 and p[1] > 0 and p[3] > 0:
+                if np.isfinite(f) and f < f_best and p[0] < 0 and 0 < p[1] < 1 and p[2] > 0 and p[3] > 0:
                     f_best = f
             best[task] = f_best
     return best

@@ -90,6 +90,8 @@ def task_frame(n_tasks, seed=0, noise=0.0):
         }
         loss = np.sort(rng.uniform(0.5, 1.8, rng.integers(8, 30)))
         acc = sigmoid(p, loss) + noise * rng.normal(size=loss.size)
+        # sigmoid_floor's convention (Bhagia et al.): b is the top, a < 0 the drop to the floor, k > 0.
+        p = {"a": -p["a"], "b": p["a"] + p["b"], "k": -p["k"], "L0": p["L0"]}
         truths[f"task{t:03d}"] = p
         parts.append(pd.DataFrame({"task": f"task{t:03d}", "bpb": loss, "acc": acc}))
     return truths, pd.concat(parts, ignore_index=True)

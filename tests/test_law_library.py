@@ -56,6 +56,37 @@ def _m4_truth(p, x):
     )
 
 
+def _data_filtering(p, x):
+    # Pass by pass, as Goyal et al. describe it: the error falls by (n_j / n_{j-1})^(b_j) over pass j.
+    out = []
+    for n, s in zip(x["n"], x["S"], strict=True):
+        excess = p["a"] * min(n, s) ** p["b"]
+        j = 2
+        while n > (j - 1) * s:
+            b_j = p["b"] * 0.5 ** ((j - 1) / p["tau"])
+            excess *= (min(n, j * s) / ((j - 1) * s)) ** b_j
+            j += 1
+        out.append(p["d"] + excess)
+    return np.array(out)
+
+
+def _data_constrained_full(p, x):
+    # Written as in huggingface/datablations' README (Muennighoff et al.'s parametric fit).
+    g = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
+    rd = np.maximum(x["D"] / x["U"] - 1, 0)
+    un = np.minimum(x["N"], (x["U"] * g) ** (p["beta"] / p["alpha"]) * g)
+    rn = np.maximum(x["N"] / un - 1, 0)
+    n_eff = un + un * p["R_N_star"] * (1 - np.exp(-rn / p["R_N_star"]))
+    d_eff = x["U"] + x["U"] * p["R_star"] * (1 - np.exp(-rd / p["R_star"]))
+    return p["E"] + p["A"] / n_eff ** p["alpha"] + p["B"] / d_eff ** p["beta"]
+
+
+def _fp_quant(p, x):
+    chinchilla = p["n"] / x["N"] ** p["alpha"] + p["d"] / x["D"] ** p["beta"] + p["eps"]
+    penalty = x["D"] ** p["beta"] / x["N"] ** p["alpha"] * np.log2(x["B"])
+    return chinchilla + penalty / (p["gamma"] * (x["E"] + 0.5) ** p["delta"] * (x["M"] + 0.5) ** p["nu"])
+
+
 ND = {"N": N_GRID, "D": D_GRID}
 PRECISION_DESIGN = {
     "N": np.tile(np.geomspace(3e7, 1e9, 4), 9),
@@ -81,7 +112,7 @@ CASES = {
         1e-6,
     ),
     "sigmoid_floor": (
-        {"a": 0.6, "b": 0.25, "k": -6.0, "L0": 1.1},
+        {"a": -0.6, "b": 0.85, "k": 6.0, "L0": 1.1},
         {"L": np.linspace(0.6, 1.8, 15)},
         lambda p, x: p["a"] / (1 + np.exp(-p["k"] * (x["L"] - p["L0"]))) + p["b"],
         1e-6,
@@ -156,6 +187,64 @@ CASES = {
         {"B_star": 2e8, "alpha_B": 0.21},
         {"L": np.linspace(1.5, 4.0, 8)},
         lambda p, x: p["B_star"] * x["L"] ** (-1 / p["alpha_B"]),
+        1e-8,
+    ),
+    "data_filtering": (
+        {"a": 3.0, "b": -0.12, "tau": 4.0, "d": 0.15},
+        {"n": np.tile(np.geomspace(3e5, 1e8, 12), 3), "S": np.repeat([1e6, 1e7, 1e8], 12)},
+        _data_filtering,
+        1e-4,
+    ),
+    "data_constrained_full": (
+        {"E": 1.87, "A": 520.0, "B": 1490.0, "alpha": 0.35, "beta": 0.35, "R_star": 15.4, "R_N_star": 5.3},
+        {
+            "N": np.tile(np.geomspace(1e8, 3e10, 6), 8),
+            "D": np.repeat(np.geomspace(2e9, 4e11, 4), 12),
+            "U": np.tile(np.repeat([1e9, 1e11], 6), 4),
+        },
+        _data_constrained_full,
+        1e-4,
+    ),
+    "densing_capability": (
+        {"c": 0.7, "gamma": -4.0, "l": 2.6, "d": 0.25},
+        {"L": np.linspace(1.8, 3.6, 12)},
+        lambda p, x: p["c"] / (1 + np.exp(-p["gamma"] * (x["L"] - p["l"]))) + p["d"],
+        1e-6,
+    ),
+    "nmt": (
+        {"alpha": 0.9, "p_e": 0.2, "p_d": 0.35, "L_inf": 1.4},
+        {"N_e": np.tile(np.geomspace(1e7, 3e9, 6), 5), "N_d": np.repeat(np.geomspace(1e7, 3e9, 5), 6)},
+        lambda p, x: p["alpha"] * (1e8 / x["N_e"]) ** p["p_e"] * (1e8 / x["N_d"]) ** p["p_d"] + p["L_inf"],
+        1e-6,
+    ),
+    "multilingual_nmt": (
+        {"beta": 40.0, "alpha": 0.22, "L_inf": 0.9},
+        {"N": np.geomspace(1e7, 1e10, 10)},
+        lambda p, x: p["beta"] * x["N"] ** -p["alpha"] + p["L_inf"],
+        1e-6,
+    ),
+    "fp_quant": (
+        {"n": 69.0, "alpha": 0.24, "d": 6.9e4, "beta": 0.52, "eps": 1.9, "gamma": 1.1e4, "delta": 3.2, "nu": 2.9},
+        {
+            "N": np.tile(np.geomspace(4e7, 1e9, 3), 24),
+            "D": np.tile(np.repeat(np.geomspace(1e10, 1e11, 2), 3), 12),
+            "E": np.tile(np.repeat([1.0, 2.0, 4.0], 6), 4),
+            "M": np.tile(np.repeat([1.0, 3.0], 18), 2),
+            "B": np.repeat([32.0, 512.0], 36),
+        },
+        _fp_quant,
+        1e-4,
+    ),
+    "lowbit_ptq": (
+        {"k": 0.017, "alpha": 0.23, "beta": 0.53, "gamma": 5.5},
+        PRECISION_DESIGN,
+        lambda p, x: p["k"] * x["D"] ** p["beta"] / (x["N"] ** p["alpha"] * x["P"] ** p["gamma"]),
+        1e-6,
+    ),
+    "loglinear": (
+        {"a": 0.2, "b": 0.05},
+        {"x": np.geomspace(1.0, 1e4, 9)},
+        lambda p, x: p["a"] + p["b"] * np.log(x["x"]),
         1e-8,
     ),
     "m4": (

@@ -21,6 +21,7 @@ from ._intervals import interval_table as interval_table
 from ._intervals import noise_scale as noise_scale
 from ._isoflop import IsoFLOP as IsoFLOP
 from ._isoflop import isoflop as isoflop
+from ._multiplier import compute_multiplier as compute_multiplier
 
 __all__ = [
     "Calibration",
@@ -30,6 +31,7 @@ __all__ = [
     "chain_predict",
     "chinchilla_compute_optimal",
     "compare_laws",
+    "compute_multiplier",
     "compute_optimal",
     "design",
     "extrapolate",

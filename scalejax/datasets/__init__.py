@@ -1,8 +1,11 @@
-"""Embedded example data and loaders for public scaling-law data formats.
+"""Embedded example data, loaders for public scaling-law data, and preprocessing of training curves.
 
 The embedded tables are synthetic (drawn from published fitted laws, see
 `_generate.py`); the loaders read real public data into the standard frame
-with columns `N` (parameters), `D` (tokens), `C` (FLOPs) and `loss`.
+with columns `N` (parameters), `D` (tokens), `C` (FLOPs) and `loss`. The
+checkpoint helpers (`final_rows`, `last_k_mean`, `skip_first`,
+`moving_average`, `add_anchor`) turn per-checkpoint logs into the tables a fit
+takes; the paper loaders (`read_olmo_ladder`) are built from them.
 """
 
 from __future__ import annotations
@@ -13,9 +16,31 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DataError
+from .._prepare import add_anchor as add_anchor
+from .._prepare import final_rows as final_rows
+from .._prepare import last_k_mean as last_k_mean
+from .._prepare import moving_average as moving_average
+from .._prepare import skip_first as skip_first
 from ._generate import CHINCHILLA_TRUTH as CHINCHILLA_TRUTH
+from ._olmo import OLMO_LADDER_TASKS as OLMO_LADDER_TASKS
+from ._olmo import OLMoLadder as OLMoLadder
+from ._olmo import read_olmo_ladder as read_olmo_ladder
 
-__all__ = ["CHINCHILLA_TRUTH", "available_examples", "load_example", "read_epoch_chinchilla", "read_gadre_overtraining"]
+__all__ = [
+    "CHINCHILLA_TRUTH",
+    "OLMO_LADDER_TASKS",
+    "OLMoLadder",
+    "add_anchor",
+    "available_examples",
+    "final_rows",
+    "last_k_mean",
+    "load_example",
+    "moving_average",
+    "read_epoch_chinchilla",
+    "read_gadre_overtraining",
+    "read_olmo_ladder",
+    "skip_first",
+]
 
 _EXAMPLES = {
     "chinchilla": (

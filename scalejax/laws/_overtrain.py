@@ -61,46 +61,123 @@ def _effective_data(p, x):
     return jnp.log(x["U"]) + jnp.log1p(r_star * -jnp.expm1(-repeats / r_star))
 
 
-def _data_constrained_log(p, x):
-    return log_sum_exp(
-        jnp.log(p["E"]),
-        jnp.log(p["A"]) - p["alpha"] * jnp.log(x["N"]),
-        jnp.log(p["B"]) - p["beta"] * _effective_data(p, x),
-    )
+def _effective_params(p, x):
+    """log N' = log(U_N + U_N R_N* (1 - exp(-R_N / R_N*))) with U_N the compute-optimal size for U unique tokens.
+
+    U_N = min(N, D_opt^-1(U)): Chinchilla's optimal allocation, with this law's own
+    A, B, alpha, beta, gives N_opt = G (U G)^(beta / alpha), G = (alpha A / (beta B))^(1 / (alpha + beta));
+    parameters beyond U_N are "excess" and decay like repeated tokens, R_N = N / U_N - 1.
+    """
+    alpha, beta = p["alpha"], p["beta"]
+    log_g = (jnp.log(alpha) + jnp.log(p["A"]) - jnp.log(beta) - jnp.log(p["B"])) / (alpha + beta)
+    log_un = jnp.minimum(jnp.log(x["N"]), log_g + (beta / alpha) * (jnp.log(x["U"]) + log_g))
+    excess = jnp.maximum(jnp.exp(jnp.log(x["N"]) - log_un) - 1.0, 0.0)
+    r_star = p["R_N_star"]
+    return log_un + jnp.log1p(r_star * -jnp.expm1(-excess / r_star))
 
 
-data_constrained = Law(
-    name="data_constrained",
-    fn=lambda p, x: jnp.exp(_data_constrained_log(p, x)),
-    log_fn=_data_constrained_log,
-    params=(
+_R_STAR = Param(
+    "R_star", lower=0, grid=(5.0, 20.0), doc="repetitions after which repeated data is worth 1 - 1/e of its decay"
+)
+_R_N_STAR = Param(
+    "R_N_star",
+    lower=0,
+    grid=(2.0, 10.0),
+    doc="excess-parameter ratio at which excess parameters are worth 1 - 1/e of their decay",
+)
+
+
+def data_constrained_law(excess_params: bool = False) -> Law:
+    """Muennighoff et al.'s data-constrained law, optionally with its discount of excess parameters.
+
+    `L = E + A / N'^alpha + B / D'^beta`. Repeated tokens decay:
+    `D' = U + U R* (1 - exp(-R_D / R*))` with `R_D = D / U - 1` (eq. 5). With
+    `excess_params=True` (the paper's full form) parameters beyond `U_N`, the
+    compute-optimal size for the `U` unique tokens, decay the same way:
+    `N' = U_N + U_N R_N* (1 - exp(-R_N / R_N*))` with `R_N = N / U_N - 1` and
+    `U_N = min(N, G (U G)^(beta/alpha))`, `G = (alpha A / (beta B))^(1/(alpha+beta))`
+    (eq. 6); without it `N' = N`.
+
+    Args:
+        excess_params: discount parameters beyond the compute-optimal size (adds `R_N_star`).
+
+    Returns:
+        A `Law` with inputs `N, D, U` (parameters, tokens seen, unique tokens).
+
+    Example:
+        >>> import scalejax as sj
+        >>> sj.laws.data_constrained_law(excess_params=True).param_names
+        ('E', 'A', 'B', 'alpha', 'beta', 'R_star', 'R_N_star')
+
+    References:
+        Muennighoff et al. 2023, Scaling Data-Constrained Language Models (NeurIPS 2023), eqs. (5)-(6) and
+        the full law of Section 3.2. Checked against the authors' formula in huggingface/datablations
+        (README, "Parametric Fit": `U_N = min(N, D_to_N(U))`, `D_to_N(D) = (D G)^(beta/alpha) G`); the
+        equation numbers are from memory of the paper. The published fit (A = e^6.255, B = e^7.305,
+        E = e^0.6255, alpha = beta = 0.3527, R* = 15.39, R_N* = 5.31) gives 2.22564 for
+        (N, D, U) = (6.34e9, 242e9, 25e9), as the README prints.
+    """
+
+    def log_fn(p, x):
+        log_n = _effective_params(p, x) if excess_params else jnp.log(x["N"])
+        return log_sum_exp(
+            jnp.log(p["E"]),
+            jnp.log(p["A"]) - p["alpha"] * log_n,
+            jnp.log(p["B"]) - p["beta"] * _effective_data(p, x),
+        )
+
+    params = (
         Param("E", lower=0, grid=(1.0, 2.0), doc="irreducible loss"),
         Param("A", lower=0, grid=(1e2, 1e3, 1e4), doc="model-size coefficient"),
         Param("B", lower=0, grid=(1e2, 1e3, 1e4), doc="data coefficient"),
         Param("alpha", lower=0, grid=(0.2, 0.4), doc="model-size exponent"),
         Param("beta", lower=0, grid=(0.2, 0.4), doc="data exponent"),
-        Param(
-            "R_star",
-            lower=0,
-            grid=(5.0, 20.0),
-            doc="repetitions after which repeated data is worth 1 - 1/e of its decay",
-        ),
-    ),
-    inputs=("N", "D", "U"),
-    equation="L = E + A / N^alpha + B / D'^beta, D' = U + U R* (1 - exp(-(D/U - 1) / R*))",
-    reference="Muennighoff et al. 2023, 'Scaling Data-Constrained Language Models', eqs. (5)-(6)",
-)
+        _R_STAR,
+    ) + ((_R_N_STAR,) if excess_params else ())
+    n_prime = (
+        "N' = U_N + U_N R_N* (1 - exp(-(N/U_N - 1) / R_N*)), U_N = min(N, G (U G)^(beta/alpha))"
+        if excess_params
+        else "N' = N"
+    )
+    return Law(
+        name="data_constrained_full" if excess_params else "data_constrained",
+        fn=lambda p, x: jnp.exp(log_fn(p, x)),
+        log_fn=log_fn,
+        params=params,
+        inputs=("N", "D", "U"),
+        equation=f"L = E + A / N'^alpha + B / D'^beta, D' = U + U R* (1 - exp(-(D/U - 1) / R*)), {n_prime}",
+        reference="Muennighoff et al. 2023, 'Scaling Data-Constrained Language Models', eqs. (5)-(6)",
+    )
+
+
+data_constrained = data_constrained_law()
 """Muennighoff et al.'s data-constrained law: repeated tokens are worth exponentially less.
 
 Inputs: N (parameters), D (tokens seen, repetitions included) and U (unique
 tokens). D' is the effective data: the first epoch counts fully and the
 R_D = D/U - 1 repeated epochs decay with constant R*. The paper also discounts
-excess parameters (N' with R_N*); this law keeps N as is (no N' term).
+excess parameters: that full form is `data_constrained_full`
+(`data_constrained_law(excess_params=True)`); this one keeps N as is.
 
 Example:
     >>> import scalejax as sj
     >>> sj.laws.get("data_constrained").inputs
     ('N', 'D', 'U')
+
+References:
+    Muennighoff et al. 2023, Scaling Data-Constrained Language Models, eqs. (5)-(6).
+"""
+
+
+data_constrained_full = data_constrained_law(excess_params=True)
+"""Muennighoff et al.'s full data-constrained law: repeated tokens and excess parameters both decay.
+
+See `data_constrained_law` for the equation.
+
+Example:
+    >>> import scalejax as sj
+    >>> sj.laws.get("data_constrained_full").param_names[-1]
+    'R_N_star'
 
 References:
     Muennighoff et al. 2023, Scaling Data-Constrained Language Models, eqs. (5)-(6).

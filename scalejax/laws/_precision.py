@@ -58,6 +58,7 @@ ptq_degradation = Law(
         Param("gamma_N", grid=(0.0, 0.5), doc="model-size exponent"),
     ),
     inputs=("N", "D", "P"),
+    positive_inputs=("N", "D"),  # exp(-P / gamma_post) is defined at P = 0
     equation="delta_PTQ(N, D, P) = C_T exp(-P / gamma_post) D^gamma_D / N^gamma_N",
     reference="Kumar et al. 2024, 'Scaling Laws for Precision', eq. (2)",
 )
