@@ -244,6 +244,7 @@ def _put(result: Draws, arrays: dict, prefix: str) -> dict:
         meta["noise"] = _encode(result.noise, arrays, f"{prefix}noise")
         meta["by_chain"] = _encode(result.by_chain, arrays, f"{prefix}by_chain")
         meta["diagnostics"] = _encode(result.diagnostics, arrays, f"{prefix}diagnostics")
+        meta["trials"] = None if result.trials is None else _encode(result.trials, arrays, f"{prefix}trials")  # issue 16
     else:
         meta["center_u"] = _encode(result.center_u, arrays, f"{prefix}center_u")
         meta["noise"] = _encode(result.noise, arrays, f"{prefix}noise")
@@ -326,6 +327,7 @@ def _get(kind: str, law: Law, meta: dict, arrays: dict, prefix: str) -> Draws:
             floor=float(meta["floor"]),
             level=level,
             seed=int(meta["seed"]),
+            trials=None if meta.get("trials") is None else _decode(meta["trials"], arrays),  # issue 16
         )
     cov = None if meta["cov_u"] is None else np.asarray(_decode(meta["cov_u"], arrays), dtype=np.float64)
     if cov is not None and cov.shape != (law.n_params, law.n_params):

@@ -21,12 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
-from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from numpyro.infer.hmc import hmc
 
 from .._data import Data
 from .._draws import Draws, tails
-from .._errors import DataError, FitError, LawError, MissingDependency, ScalejaxError, describe_rows
+from .._errors import DataError, FitError, LawError, ScalejaxError, describe_rows
 from .._fit import Fit, fit, make_data
 from .._joint import GROUP_INPUT, joint
 from .._law import Law, plain_method
@@ -35,6 +34,8 @@ from .._progress import Progress
 from ..laws import get as get_law
 from ..solvers._newton import newton_minimize
 from ..solvers._status import STATUS_NAMES
+from . import _arviz
+from ._diagnostics import summarize
 from ._layout import Layout, make_layout
 from ._likelihoods import COUNTS, LIKELIHOOD_NOISE, LIKELIHOODS, simulate
 from ._priors import NOISE_PARAMS
@@ -73,6 +74,7 @@ class Posterior(Draws):
         fit: the Huber point `Fit` the sampler started from (None for one group's posterior).
         labels: the group labels (empty without groups).
         floor: the guessing rate of count likelihoods.
+        trials: `(n,)` trials per data point of count likelihoods (None otherwise).
         seed: the seed of the chains (and the default of predictive noise).
     """
 
@@ -86,6 +88,7 @@ class Posterior(Draws):
     labels: tuple
     floor: float
     seed: int
+    trials: np.ndarray | None
 
     def __init__(
         self,
@@ -104,6 +107,7 @@ class Posterior(Draws):
         floor: float = 0.0,
         level: float = 0.95,
         seed: int = 0,
+        trials=None,
     ):
         by_chain = {str(k): np.asarray(v, dtype=np.float64) for k, v in by_chain.items()}
         chains, draws = next(iter(by_chain.values())).shape
@@ -125,6 +129,7 @@ class Posterior(Draws):
             "divergences": d.get("divergences", 0),
             "rhat": dict(d.get("rhat", {})),
             "ess": dict(d.get("ess", {})),
+            "ess_tail": dict(d.get("ess_tail", {})),
         }
         super().__init__(
             law,
@@ -148,6 +153,7 @@ class Posterior(Draws):
         self.labels = tuple(str(v) for v in labels)
         self.floor = float(floor)
         self.seed = int(seed)
+        self.trials = None if trials is None else np.asarray(trials, dtype=np.float64)
 
     def __repr__(self) -> str:
         d = self.diagnostics
@@ -184,12 +190,15 @@ class Posterior(Draws):
         diagnostics["rhat"] = {
             b: self.diagnostics["rhat"].get(n, np.nan) for b, n in zip(law.base.param_names, names, strict=True)
         }
-        diagnostics["ess"] = {
-            b: self.diagnostics["ess"].get(n, np.nan) for b, n in zip(law.base.param_names, names, strict=True)
-        }
-        data = None
+        for key in ("ess", "ess_tail"):
+            diagnostics[key] = {
+                b: self.diagnostics.get(key, {}).get(n, np.nan)
+                for b, n in zip(law.base.param_names, names, strict=True)
+            }
+        data, trials = None, None
         if self.data is not None:
             keep = self.data.x[GROUP_INPUT] == self.labels.index(key)
+            trials = None if self.trials is None else self.trials[keep]
             data = self.data.replace(
                 x={k: v[keep] for k, v in self.data.x.items() if k != GROUP_INPUT},
                 y=self.data.y[keep],
@@ -212,6 +221,7 @@ class Posterior(Draws):
             floor=self.floor,
             level=self.level,
             seed=self.seed,
+            trials=trials,
         )
 
     @plain_method
@@ -221,7 +231,7 @@ class Posterior(Draws):
 
     @plain_method
     def table(self, level: float | None = None) -> pd.DataFrame:
-        """Median, mean, sd, equal-tailed interval, R-hat and ESS of every law and noise parameter."""
+        """Median, mean, sd, equal-tailed interval, R-hat, bulk ESS (`ess`) and tail ESS of every law and noise parameter."""
         level = self.level if level is None else level
         lo_q, hi_q = tails(level)
         rows = {}
@@ -235,6 +245,7 @@ class Posterior(Draws):
                 "hi": float(np.quantile(v, hi_q)),
                 "rhat": self.diagnostics["rhat"].get(k, np.nan),
                 "ess": self.diagnostics["ess"].get(k, np.nan),
+                "ess_tail": self.diagnostics.get("ess_tail", {}).get(k, np.nan),
             }
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("param")
 
@@ -313,38 +324,75 @@ class Posterior(Draws):
         )
 
     @plain_method
-    def to_arviz(self):
-        """An ArviZ `InferenceData` (or DataTree) with the posterior and the divergences, per chain.
+    def log_likelihood(self) -> np.ndarray:
+        """Pointwise log-likelihood `(chains, draws, n)` of the data under every draw (for LOO and WAIC).
 
-        Needs the optional package `arviz` (`pip install arviz`).
+        Each point's term is its weight times its log-likelihood under the
+        posterior's likelihood, so the terms add up to the log-likelihood the
+        sampler used; held-out points (weight 0) get 0.
         """
-        try:
-            import arviz
-        except ImportError:
-            raise MissingDependency("to_arviz() needs the optional package arviz: pip install arviz") from None
-        posterior_ = self.samples_by_chain()
-        stats = {"diverging": self.diagnostics["diverging"]}
-        try:
-            return arviz.from_dict(posterior=posterior_, sample_stats=stats)
-        except TypeError:  # arviz >= 1.0 takes one dict of groups
-            return arviz.from_dict({"posterior": posterior_, "sample_stats": stats})
+        if self.data is None:
+            raise DataError("this posterior does not carry its data, so it has no pointwise log-likelihood")
+        if self.likelihood in COUNTS and self.trials is None:
+            raise DataError("this count posterior does not carry its trials, so it has no pointwise log-likelihood")
+        return _arviz.log_likelihood(self)
+
+    @plain_method
+    def to_arviz(self, *, predictive_seed: int | None = None):
+        """The posterior as ArviZ `InferenceData`, for `az.summary`, `az.loo`, `az.compare`, `az.plot_ppc`...
+
+        Groups:
+            posterior: every law and noise parameter (and pooled means and
+                spreads) by chain and draw; for groups, one variable per base
+                parameter with a `group` dimension (coordinates: the labels),
+                shared parameters without it.
+            log_likelihood: `y`, the pointwise log-likelihood (see `log_likelihood()`).
+            posterior_predictive: `y`, a replicated observation per draw and
+                point (y itself for `gaussian` / `student_t`, success counts for
+                the count likelihoods), seeded by `predictive_seed` (default:
+                the posterior's seed).
+            observed_data: `y`, as observed.
+            constant_data: the law's inputs (group labels for groups), the
+                weights, and the trials of count likelihoods.
+            sample_stats: NUTS's `lp` (log density), `energy`, `n_steps`,
+                `tree_depth`, `step_size`, `acceptance_rate`, `diverging`
+                (only `diverging` for a Laplace approximation).
+
+        Points with zero weight are left out of the per-point groups (their
+        coordinate `obs` is the data's row label). Save with
+        `idata.to_netcdf(path)`. Needs the optional package `arviz`
+        (`pip install 'scalejax[arviz]'`).
+
+        Example:
+            >>> import scalejax as sj
+            >>> frame = sj.datasets.load_example("chinchilla")
+            >>> post = sj.posterior("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", draws=300, method="laplace")
+            >>> idata = post.to_arviz()
+            >>> idata.log_likelihood["y"].shape
+            (4, 300, 81)
+        """
+        if self.data is not None and self.likelihood in COUNTS and self.trials is None:
+            raise DataError("this count posterior does not carry its trials; it cannot be converted with its data")
+        return _arviz.inference_data(self, predictive_seed=predictive_seed)
 
 
 def _diagnostics(by_chain: dict[str, np.ndarray], diverging: np.ndarray, method: str) -> dict:
     chains, draws = diverging.shape
-    if method == "laplace":
+    if method == "laplace":  # independent draws: nothing to diagnose
         rhat = {k: float("nan") for k in by_chain}
         ess = {k: float(chains * draws) for k in by_chain}
+        ess_tail = dict(ess)
     else:
-        rhat = {k: float(split_gelman_rubin(v)) for k, v in by_chain.items()}
-        ess = {k: float(effective_sample_size(v)) for k, v in by_chain.items()}
+        summary = summarize(by_chain)
+        rhat, ess, ess_tail = summary["rhat"], summary["ess_bulk"], summary["ess_tail"]
     finite_rhat = [v for v in rhat.values() if np.isfinite(v)]
     return {
         "rhat_max": max(finite_rhat) if finite_rhat else float("nan"),
-        "ess_min": min(ess.values()),
+        "ess_min": min(min(ess.values()), min(ess_tail.values())),
         "divergences": int(diverging.sum()),
         "rhat": rhat,
         "ess": ess,
+        "ess_tail": ess_tail,
         "diverging": diverging,
     }
 
@@ -355,7 +403,8 @@ def _warn_if_poor(diag: dict, chains: int) -> None:
         worst = max(diag["rhat"], key=lambda k: diag["rhat"][k] if np.isfinite(diag["rhat"][k]) else -1)
         problems.append(f"R-hat {diag['rhat_max']:.3f} > 1.01 (for {worst})")
     if diag["ess_min"] < 100 * chains:
-        worst = min(diag["ess"], key=diag["ess"].get)
+        ess = {**{f"{k} (tail)": v for k, v in diag.get("ess_tail", {}).items()}, **diag["ess"]}
+        worst = min(ess, key=ess.get)
         problems.append(f"effective sample size {diag['ess_min']:.0f} < {100 * chains} (for {worst})")
     if diag["divergences"]:
         problems.append(f"{diag['divergences']} divergent transitions")
@@ -600,6 +649,7 @@ def posterior(
         rng = np.random.default_rng(seed)
         chol = np.linalg.cholesky(cov)
         steps = None
+        sampler = None
         if method == "laplace":
             theta = (mode + rng.standard_normal((chains * draws, mode.size)) @ chol.T).reshape(chains, draws, -1)
             diverging = np.zeros((chains, draws), dtype=bool)
@@ -609,20 +659,25 @@ def posterior(
             settings = (int(warmup), int(draws), bool(dense_mass), float(target_accept), int(max_tree_depth))
             args = (mode, chol, arrays)
             if chain_method == "vectorized":
-                theta, diverging, steps = _chains(layout, settings, keys, z0, *args)
+                theta, sampler, steps = _chains(layout, settings, keys, z0, *args)
             else:
                 outs = []
                 with Progress(chains, "NUTS chains", progress, unit="chain") as bar:
                     for c in range(chains):
                         outs.append(jax.block_until_ready(_chain(layout, settings, keys[c], z0[c], *args)))
                         bar.update(c + 1)
-                theta, diverging, steps = (jnp.stack(v) for v in zip(*outs, strict=True))
-            theta, diverging, steps = np.asarray(theta), np.asarray(diverging), np.asarray(steps)
+                theta, sampler, steps = jax.tree.map(lambda *v: jnp.stack(v), *outs)
+            theta, steps = np.asarray(theta), np.asarray(steps)
+            sampler = {k: np.asarray(v) for k, v in sampler.items()}
+            sampler["tree_depth"] = (np.log2(sampler["n_steps"]).astype(np.int64) + 1).astype(np.int64)
+            diverging = sampler["diverging"].astype(bool)
         by_chain = layout.report(theta)
         law_u = np.asarray(jax.vmap(layout.law_u)(jnp.asarray(theta.reshape(-1, layout.size))))
     diag = _diagnostics(by_chain, diverging, method)
     if steps is not None:
         diag["mean_tree_steps"] = float(steps.mean())
+    if sampler is not None:
+        diag["sample_stats"] = sampler
     diag["mode"] = dict(zip(layout.names, mode.tolist(), strict=True))
     diag["mode_status"] = STATUS_NAMES.get(int(solved.status), "running")
     if warn and method == "nuts":
@@ -643,6 +698,7 @@ def posterior(
         floor=floor,
         level=level,
         seed=seed,
+        trials=n_trials if counts else None,
     )
 
 
@@ -752,10 +808,19 @@ def _one_chain(layout: Layout, settings, key, z0, mode, chol, data):
 
     def step(s, _):
         s = sample_kernel(s, model_args=args)
-        return s, (s.z, s.diverging, s.num_steps)
+        stats = {
+            "lp": -s.potential_energy,  # the log density at theta (the whitening is linear: no Jacobian)
+            "energy": s.energy,
+            "n_steps": s.num_steps,
+            "acceptance_rate": s.accept_prob,
+            "step_size": s.adapt_state.step_size,
+            "diverging": s.diverging,
+        }
+        return s, (s.z, stats)
 
-    _, (z, diverging, steps) = jax.lax.scan(step, state, None, length=warmup + draws)
-    return mode + z[warmup:] @ chol.T, diverging[warmup:], steps
+    _, (z, stats) = jax.lax.scan(step, state, None, length=warmup + draws)
+    # Every draw's sampler statistics (ArviZ's names); the mean leapfrog steps over warmup and draws.
+    return mode + z[warmup:] @ chol.T, {k: v[warmup:] for k, v in stats.items()}, stats["n_steps"]
 
 
 @eqx.filter_jit
