@@ -4,6 +4,8 @@ from ._backtest import backtest as backtest
 from ._backtest import compare_laws as compare_laws
 from ._backtest import information_criteria as information_criteria
 from ._chain import chain_predict as chain_predict
+from ._compare import LOOWarning as LOOWarning
+from ._compare import compare_loo as compare_loo
 from ._compute_optimal import chinchilla_compute_optimal as chinchilla_compute_optimal
 from ._compute_optimal import compute_optimal as compute_optimal
 from ._compute_optimal import inference_optimal as inference_optimal
@@ -21,10 +23,12 @@ from ._isoflop import isoflop as isoflop
 
 __all__ = [
     "IsoFLOP",
+    "LOOWarning",
     "backtest",
     "chain_predict",
     "chinchilla_compute_optimal",
     "compare_laws",
+    "compare_loo",
     "compute_optimal",
     "design",
     "extrapolate",
