@@ -244,7 +244,9 @@ def _put(result: Draws, arrays: dict, prefix: str) -> dict:
         meta["noise"] = _encode(result.noise, arrays, f"{prefix}noise")
         meta["by_chain"] = _encode(result.by_chain, arrays, f"{prefix}by_chain")
         meta["diagnostics"] = _encode(result.diagnostics, arrays, f"{prefix}diagnostics")
-        meta["trials"] = None if result.trials is None else _encode(result.trials, arrays, f"{prefix}trials")  # issue 16
+        meta["trials"] = (
+            None if result.trials is None else _encode(result.trials, arrays, f"{prefix}trials")
+        )  # issue 16
     else:
         meta["center_u"] = _encode(result.center_u, arrays, f"{prefix}center_u")
         meta["noise"] = _encode(result.noise, arrays, f"{prefix}noise")

@@ -105,7 +105,9 @@ def test_groups_are_one_variable_with_a_group_dimension():
     frames = []
     for g, a in enumerate((3.0, 8.0, 20.0)):
         xs = np.geomspace(1.0, 100.0, 8)
-        frames.append(pd.DataFrame({"x": xs, "y": a * xs**-0.45 * np.exp(0.08 * rng.standard_normal(8)), "set": f"d{g}"}))
+        frames.append(
+            pd.DataFrame({"x": xs, "y": a * xs**-0.45 * np.exp(0.08 * rng.standard_normal(8)), "set": f"d{g}"})
+        )
     frame = pd.concat(frames, ignore_index=True)
     post = sj.posterior(
         "powerlaw", frame, x={"x": "x"}, y="y", group="set", shared=["alpha"], method="laplace", draws=200
@@ -145,7 +147,14 @@ def test_netcdf_round_trip(chinchilla_post, tmp_path):
     path = tmp_path / "post.nc"
     idata.to_netcdf(str(path))
     back = az.from_netcdf(str(path))
-    for group in ("posterior", "log_likelihood", "posterior_predictive", "observed_data", "constant_data", "sample_stats"):
+    for group in (
+        "posterior",
+        "log_likelihood",
+        "posterior_predictive",
+        "observed_data",
+        "constant_data",
+        "sample_stats",
+    ):
         xr_a, xr_b = getattr(idata, group), getattr(back, group)
         assert set(xr_a.data_vars) == set(xr_b.data_vars), group
         for name in xr_a.data_vars:
@@ -163,7 +172,9 @@ def test_compare_laws_by_loo(chinchilla_post, kaplan_post):
     # A point the posterior cannot predict from the others (a huge outlier) gets a high Pareto k, named by row.
     frame = sj.datasets.load_example("chinchilla").iloc[::3].reset_index(drop=True)
     frame.loc[5, "loss"] *= 3.0
-    posts = [sj.posterior(law, frame, x=XD, y="loss", likelihood="gaussian", **SMALL) for law in ("chinchilla", "kaplan")]
+    posts = [
+        sj.posterior(law, frame, x=XD, y="loss", likelihood="gaussian", **SMALL) for law in ("chinchilla", "kaplan")
+    ]
     with pytest.warns(sj.analysis.LOOWarning, match=r"rows?[^:]*\b5\b"):
         sj.analysis.compare_laws(posts, method="loo")
     with pytest.raises(sj.ScalejaxError, match="different runs"):
