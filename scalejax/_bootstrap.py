@@ -153,9 +153,6 @@ class Bootstrap(Draws):
     def n_failed(self) -> int:
         return self.n_resamples - self.n_draws
 
-    def __repr__(self) -> str:
-        return f"Bootstrap({self.law.name}, scheme={self.scheme!r}: {self.n_converged}/{self.n_resamples} resamples converged)"
-
     @plain_method
     def table(self, level: float | None = None, method: str = "percentile") -> pd.DataFrame:
         """Full-data value, bootstrap median and standard deviation, and interval of each parameter."""

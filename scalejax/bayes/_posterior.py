@@ -68,9 +68,13 @@ class Posterior(Draws):
         chains, draws: the shape of the sampler's output (`chains * draws` draws in all).
         by_chain: every reported quantity (law and noise parameters, pooled means
             `<name>_mu` and spreads `tau_<name>`) as a `(chains, draws)` array.
-        diagnostics: `rhat_max`, `ess_min`, `divergences`, per-quantity `rhat`
-            and `ess`, `diverging` `(chains, draws)`, `mode` (the posterior
-            mode, unconstrained), `mode_status`, and `mean_tree_steps` for NUTS.
+        diagnostics: `rhat_max`, `ess_min` (bulk), `ess_tail_min`, `divergences`,
+            per-quantity `rhat` (rank-normalised split R-hat), `ess` (bulk) and
+            `ess_tail` (Vehtari et al. 2021), `diverging` `(chains, draws)`, `mode`
+            (the posterior mode, unconstrained), `mode_status`; for NUTS
+            `mean_tree_steps` and `sample_stats` (per draw, `(chains, draws)`:
+            `lp`, `energy`, `n_steps`, `tree_depth`, `step_size`,
+            `acceptance_rate`, `diverging`).
         fit: the Huber point `Fit` the sampler started from (None for one group's posterior).
         labels: the group labels (empty without groups).
         floor: the guessing rate of count likelihoods.
@@ -117,6 +121,8 @@ class Posterior(Draws):
             problems.append(f"R-hat {d['rhat_max']:.3f} > 1.01: the chains disagree")
         if method == "nuts" and d.get("ess_min", np.inf) < 100 * chains:
             problems.append(f"effective sample size {d['ess_min']:.0f} < {100 * chains} (100 per chain)")
+        if method == "nuts" and d.get("ess_tail_min", np.inf) < 100 * chains:
+            problems.append(f"tail effective sample size {d['ess_tail_min']:.0f} < {100 * chains} (100 per chain)")
         if d.get("divergences", 0):
             problems.append(f"{d['divergences']} divergent transitions")
         stats = {
@@ -126,6 +132,7 @@ class Posterior(Draws):
             "draws_per_chain": int(draws),
             "rhat_max": d.get("rhat_max", np.nan),
             "ess_min": d.get("ess_min", np.nan),
+            "ess_tail_min": d.get("ess_tail_min", np.nan),
             "divergences": d.get("divergences", 0),
             "rhat": dict(d.get("rhat", {})),
             "ess": dict(d.get("ess", {})),
@@ -154,14 +161,6 @@ class Posterior(Draws):
         self.floor = float(floor)
         self.seed = int(seed)
         self.trials = None if trials is None else np.asarray(trials, dtype=np.float64)
-
-    def __repr__(self) -> str:
-        d = self.diagnostics
-        where = f", {len(self.labels)} groups" if self.labels else ""
-        return (
-            f"Posterior({self.law.name}, {self.likelihood}, {self.method}: {self.chains} chains x {self.draws} draws"
-            f"{where}; rhat_max={d['rhat_max']:.4g}, ess_min={d['ess_min']:.4g}, divergences={d['divergences']})"
-        )
 
     @plain_method
     def describe(self) -> str:
@@ -388,7 +387,8 @@ def _diagnostics(by_chain: dict[str, np.ndarray], diverging: np.ndarray, method:
     finite_rhat = [v for v in rhat.values() if np.isfinite(v)]
     return {
         "rhat_max": max(finite_rhat) if finite_rhat else float("nan"),
-        "ess_min": min(min(ess.values()), min(ess_tail.values())),
+        "ess_min": min(ess.values()),
+        "ess_tail_min": min(ess_tail.values()),
         "divergences": int(diverging.sum()),
         "rhat": rhat,
         "ess": ess,
@@ -403,9 +403,13 @@ def _warn_if_poor(diag: dict, chains: int) -> None:
         worst = max(diag["rhat"], key=lambda k: diag["rhat"][k] if np.isfinite(diag["rhat"][k]) else -1)
         problems.append(f"R-hat {diag['rhat_max']:.3f} > 1.01 (for {worst})")
     if diag["ess_min"] < 100 * chains:
-        ess = {**{f"{k} (tail)": v for k, v in diag.get("ess_tail", {}).items()}, **diag["ess"]}
-        worst = min(ess, key=ess.get)
+        worst = min(diag["ess"], key=diag["ess"].get)
         problems.append(f"effective sample size {diag['ess_min']:.0f} < {100 * chains} (for {worst})")
+    if diag.get("ess_tail_min", np.inf) < 100 * chains:
+        worst = min(diag["ess_tail"], key=diag["ess_tail"].get)
+        problems.append(
+            f"tail effective sample size {diag['ess_tail_min']:.0f} < {100 * chains} (for {worst}: interval ends are noisy)"
+        )
     if diag["divergences"]:
         problems.append(f"{diag['divergences']} divergent transitions")
     if problems:
@@ -573,7 +577,7 @@ def posterior(
             first call) and samples somewhat slower once compiled (1.1 s against
             0.7 s); see benchmarks/RESULTS.md. Prefer vectorized for many calls
             of one compiled shape.
-        warn: warn (`PosteriorWarning`) when R-hat > 1.01, ESS < 100 per chain or
+        warn: warn (`PosteriorWarning`) when R-hat > 1.01, bulk or tail ESS < 100 per chain or
             any transition diverged.
         progress: a progress bar over the chains (sequential chains only; None:
             in a terminal or notebook, once sampling has run 2 s).
