@@ -189,9 +189,9 @@ class Posterior(Draws):
         diagnostics["rhat"] = {
             b: self.diagnostics["rhat"].get(n, np.nan) for b, n in zip(law.base.param_names, names, strict=True)
         }
-        for key in ("ess", "ess_tail"):
-            diagnostics[key] = {
-                b: self.diagnostics.get(key, {}).get(n, np.nan)
+        for stat in ("ess", "ess_tail"):
+            diagnostics[stat] = {
+                b: self.diagnostics.get(stat, {}).get(n, np.nan)
                 for b, n in zip(law.base.param_names, names, strict=True)
             }
         data, trials = None, None
