@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ._data import Data
+from ._data import Data, as_table
 from ._errors import DataError, ScalejaxError
 from ._law import Law, plain_method
 from ._objectives import Loss
@@ -475,6 +475,7 @@ class Draws(eqx.Module):
         """
         from .analysis import extrapolate
 
+        new = as_table(new)  # issue 16: any table; a pandas (or xarray) index is kept
         level = self.level if level is None else level
         table = extrapolate(self, new, level=level, noise=None if "sigma" in self.noise else 0.0)
         out = pd.DataFrame(
@@ -623,12 +624,15 @@ def _tree_equal(a, b) -> bool:
 
 def law_inputs(law: Law, new, columns: Mapping[str, str]) -> dict[str, np.ndarray]:
     """Read a law's inputs from a DataFrame or dict, by input name or by the fit's column names."""
+    new = as_table(new)  # issue 16: polars, pyarrow, xarray... as pandas
     if isinstance(new, pd.DataFrame):
         keys = set(new.columns)
     elif isinstance(new, Mapping):
         keys = set(new)
     else:
-        raise DataError(f"new inputs must be a DataFrame or a dict of arrays, got {type(new).__name__}")
+        raise DataError(
+            f"new inputs must be a table (pandas, polars, pyarrow, xarray...) or a dict of arrays, got {type(new).__name__}"
+        )
     out = {}
     for name in law.inputs:
         column = name if name in keys else columns.get(name)

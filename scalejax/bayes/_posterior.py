@@ -23,7 +23,7 @@ import numpyro.distributions as dist
 import pandas as pd
 from numpyro.infer.hmc import hmc
 
-from .._data import Data
+from .._data import Data, as_table
 from .._draws import Draws, tails
 from .._errors import DataError, FitError, LawError, ScalejaxError, describe_rows
 from .._fit import Fit, fit, make_data
@@ -283,6 +283,7 @@ class Posterior(Draws):
             trials: for `binomial` / `beta_binomial`, questions per new evaluation.
             seed: seed of the noise draws (default: the posterior's seed).
         """
+        new = as_table(new)
         level = self.level if level is None else level
         lo_q, hi_q = tails(level)
         mean = self.predictive_draws(new, noise=False)
@@ -599,6 +600,7 @@ def posterior(
         based on skew-t distributions (the Gamma(2, 0.1) prior on nu).
     """
     base = get_law(law)
+    frame = as_table(frame)
     _check_settings(likelihood, method, chain_method, chains, draws, max_tree_depth, target_accept, floor, level)
     warmup = max(200, draws // 2) if warmup is None else warmup
     if not (isinstance(warmup, int | np.integer) and warmup >= 1):
