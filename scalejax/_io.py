@@ -53,7 +53,7 @@ def save(result: Draws, path: str | os.PathLike) -> Path:
 
     Example:
         >>> import scalejax as sj, tempfile, os
-        >>> fit = sj.fit("power", {"x": [1.0, 2.0, 4.0, 8.0, 16.0]}, y=[3.0, 2.5, 2.2, 2.05, 1.97])
+        >>> fit = sj.fit("power", x={"x": [1.0, 2.0, 4.0, 8.0, 16.0]}, y=[3.0, 2.5, 2.2, 2.05, 1.97])
         >>> path = sj.save(fit, os.path.join(tempfile.mkdtemp(), "fit.npz"))
         >>> sj.load(path) == fit
         True
