@@ -131,7 +131,11 @@ def _format(value) -> str:
 
 
 def _header_items(s: dict) -> list[tuple[str, str]]:
-    items = [(label, _format(s[key])) for key, label in _HEADER if key in s]
+    order = list(_HEADER)
+    if "n_resamples" in s:  # a bootstrap's counts are of resamples, the resamples drawn first
+        order.remove(("n_converged", "converged"))
+        order.insert(order.index(("n_resamples", "resamples")) + 1, ("n_converged", "converged"))
+    items = [(label, _format(s[key])) for key, label in order if key in s]
     if "loss" in s:
         items.insert(0, ("loss", s["loss"]))
     return items
