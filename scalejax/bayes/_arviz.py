@@ -25,6 +25,12 @@ def require_arviz(what: str):
         import arviz
     except ImportError:
         raise MissingDependency(f"{what} {ARVIZ_HINT}") from None
+    major = str(getattr(arviz, "__version__", "0")).split(".")[0]
+    if major.isdigit() and int(major) >= 1:
+        # ArviZ 1.x (Python >= 3.12) rebuilt its API on DataTree; scalejax is tested with the 0.2x line.
+        raise MissingDependency(
+            f"{what} supports ArviZ 0.18 to 0.23, found {arviz.__version__}: pip install 'arviz>=0.18,<1'"
+        )
     return arviz
 
 
