@@ -71,12 +71,10 @@ def test_warnings_and_names_are_shown_and_escaped():
     assert "warnings:" in repr(fit) and fit.warnings[0] in repr(fit)
 
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-
-
 @pytest.mark.slow
 def test_a_fit_displays_as_html_in_a_fresh_kernel_and_imports_are_quiet(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
     cells = [
         "import scalejax as sj",
         "import scalejax.bayes  # loads NumPyro, which imports tqdm.auto",
