@@ -28,7 +28,8 @@ def fit_schema() -> dict:
         >>> from scalejax.cli import main
         >>> sj.datasets.load_example("chinchilla").to_csv("runs.csv", index=False)
         >>> with contextlib.redirect_stdout(io.StringIO()):
-        ...     main(["fit", "runs.csv", "--law", "chinchilla", "--x", "N=N", "--x", "D=D", "--y", "loss", "--json", "fit.json"])
+        ...     code = main(["fit", "runs.csv", "--law", "chinchilla", "--x", "N=N", "--x", "D=D", "--y", "loss", "--json", "fit.json"])
+        >>> code
         0
         >>> jsonschema.validate(json.load(open("fit.json")), fit_schema())
     """
