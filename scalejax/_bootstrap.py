@@ -140,9 +140,6 @@ class Bootstrap(Draws):
     def n_failed(self) -> int:
         return self.n_resamples - self.n_draws
 
-    def __repr__(self) -> str:
-        return f"Bootstrap({self.law.name}, scheme={self.scheme!r}: {self.n_converged}/{self.n_resamples} resamples converged)"
-
     @plain_method
     def table(self, level: float | None = None, method: str = "percentile") -> pd.DataFrame:
         """Full-data value, bootstrap median and standard deviation, and interval of each parameter,
@@ -495,4 +492,3 @@ def _resample_noise(result: Fit, u, resamples: Resampler, kept: np.ndarray, targ
         parts.append(noise_draws(model, pred - tgt, weights, features, result.law.n_params))
     draws = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return {k: np.where(np.isfinite(v), v, result.noise[k][0]) for k, v in draws.items()}
-

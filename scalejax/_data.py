@@ -15,7 +15,42 @@ import pandas as pd
 
 from ._errors import DataError, describe_rows
 
-__all__ = ["Data", "DataWarning"]
+__all__ = ["Data", "DataWarning", "as_table"]
+
+
+def as_table(table):
+    """Any table of runs as a pandas DataFrame; dicts (and None) pass through unchanged.
+
+    Accepted: pandas DataFrames; any eager DataFrame narwhals reads (polars,
+    pyarrow Tables, modin, cuDF, ...); anything that implements the DataFrame
+    interchange protocol (`__dataframe__`); xarray Datasets (one row per point
+    of their dimensions, the dimension coordinates as the index). A pandas
+    DataFrame keeps its index (row labels in messages and predictions); other
+    tables are numbered 0..n-1, as they are in their own libraries.
+
+    narwhals carries the conversion: it has no dependencies, is kept by the
+    authors of the libraries it reads (Altair, Plotly and Bokeh rely on it),
+    and reads each column to NumPy directly, where `polars.DataFrame.to_pandas`
+    would need pyarrow and the interchange protocol is being retired by pandas
+    and polars in favour of Arrow's. polars, pyarrow and xarray themselves stay
+    optional: none of them is imported unless the caller passes one of their
+    tables.
+    """
+    if hasattr(table, "data_vars") and hasattr(table, "to_dataframe"):  # an xarray Dataset (also a Mapping)
+        return table.to_dataframe()
+    if table is None or isinstance(table, pd.DataFrame | Mapping):
+        return table
+    import narwhals as nw
+
+    try:
+        frame = nw.from_native(table, eager_only=True)
+    except TypeError:
+        frame = None
+    if frame is not None:
+        return pd.DataFrame({name: frame[name].to_numpy() for name in frame.columns})
+    if hasattr(table, "__dataframe__"):
+        return pd.api.interchange.from_dataframe(table)
+    return table
 
 
 class DataWarning(UserWarning):
@@ -90,7 +125,9 @@ class Data:
         """Map and validate columns of `frame`.
 
         Args:
-            frame: the runs, one per row.
+            frame: the runs, one per row: a pandas, polars or pyarrow table, any
+                DataFrame narwhals or the interchange protocol reads, an xarray
+                Dataset, or a dict of columns (see `as_table`).
             x: law input name -> column (`{"N": "params", "D": "tokens"}`).
             y: the column to fit (loss, error...).
             weights: optional column of non-negative per-point weights.
@@ -101,6 +138,7 @@ class Data:
             positive_y: require y > 0 (fits on the log scale).
             row_name: how messages name a row (`"row"`, or `"line"` for CSV lines).
         """
+        frame = as_table(frame)
         if not isinstance(frame, pd.DataFrame):
             try:
                 frame = pd.DataFrame(frame)

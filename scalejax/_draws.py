@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ._data import Data
+from ._data import Data, as_table
 from ._errors import DataError, ScalejaxError
 from ._law import Law, plain_method
 from ._noise import NoiseModel
@@ -598,6 +598,7 @@ class Draws(eqx.Module):
         """
         from .analysis import extrapolate
 
+        new = as_table(new)  # issue 16: any table; a pandas (or xarray) index is kept
         level = self.level if level is None else level
         has_noise = "sigma" in self.noise
         table = extrapolate(
@@ -672,8 +673,46 @@ class Draws(eqx.Module):
         fields.update(changes)
         return Draws(law, self.u[:, idx], **fields)
 
+    # -- display (issue 16) ---------------------------------------------------------------------
+    @plain_method
+    def summary(self, level: float | None = None) -> dict:
+        """What the estimate is, as data: the law, the data size, fit statistics, convergence, parameters, warnings.
+
+        Returns:
+            A dict: `kind` (`"Fit"`, `"Bootstrap"`, `"Posterior"`, `"Draws"`),
+            `law`, `inputs`, `y` (the fitted column), `method` (in words),
+            `n_draws`, `level`; those of `n_points`, `dof`, `residual_sd`,
+            `objective`, `loss`, `aic`, `bic` (Gaussian log residuals, see
+            `analysis.information_criteria`) that apply; the estimate's
+            convergence counts (`n_starts`, `n_converged`, `n_at_best`,
+            `status_counts`; `n_resamples`, `n_failed`, `n_rescued`; `chains`,
+            `rhat_max`, `ess_min`, `divergences`...); `params` (the
+            `table(level)` DataFrame), `correlations` (of the parameters: from
+            the covariance of a point fit, else over the draws) and `warnings`.
+
+        Example:
+            >>> import scalejax as sj
+            >>> frame = sj.datasets.load_example("chinchilla")
+            >>> s = sj.fit("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss").summary()
+            >>> s["n_points"], s["dof"], list(s["params"].columns)
+            (81, 76, ['value', 'stderr', 'lo', 'hi'])
+        """
+        from ._display import summarize
+
+        return summarize(self, level)
+
+    @plain_method
+    def _repr_html_(self) -> str:
+        """The summary as HTML: how a notebook displays the estimate."""
+        from ._display import to_html
+
+        return to_html(self.summary())
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.law.name}: {self.n_draws} draws of {', '.join(self.law.param_names)})"
+        """The summary as text: title, fit statistics, parameter table with intervals, warnings."""
+        from ._display import to_text
+
+        return to_text(self.summary())
 
 
 def _copy(module):
@@ -721,12 +760,15 @@ def _tree_equal(a, b) -> bool:
 
 def law_inputs(law: Law, new, columns: Mapping[str, str]) -> dict[str, np.ndarray]:
     """Read a law's inputs from a DataFrame or dict, by input name or by the fit's column names."""
+    new = as_table(new)  # issue 16: polars, pyarrow, xarray... as pandas
     if isinstance(new, pd.DataFrame):
         keys = set(new.columns)
     elif isinstance(new, Mapping):
         keys = set(new)
     else:
-        raise DataError(f"new inputs must be a DataFrame or a dict of arrays, got {type(new).__name__}")
+        raise DataError(
+            f"new inputs must be a table (pandas, polars, pyarrow, xarray...) or a dict of arrays, got {type(new).__name__}"
+        )
     out = {}
     for name in law.inputs:
         column = name if name in keys else columns.get(name)

@@ -149,10 +149,6 @@ class Fit(Draws):
     def n_at_best(self) -> int:
         return self.stats["n_at_best"]
 
-    def __repr__(self) -> str:
-        values = ", ".join(f"{k}={v:.6g}" for k, v in self.params.items())
-        return f"Fit({self.law.name}: {values}; objective={self.objective:.6g}, {self.n_at_best}/{self.n_starts} starts at best)"
-
     @property
     def status_counts(self) -> dict[str, int]:
         """How many starts ended in each status."""

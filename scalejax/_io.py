@@ -55,7 +55,7 @@ def save(result: Draws, path: str | os.PathLike) -> Path:
 
     Example:
         >>> import scalejax as sj, tempfile, os
-        >>> fit = sj.fit("power", {"x": [1.0, 2.0, 4.0, 8.0, 16.0]}, y=[3.0, 2.5, 2.2, 2.05, 1.97])
+        >>> fit = sj.fit("power", x={"x": [1.0, 2.0, 4.0, 8.0, 16.0]}, y=[3.0, 2.5, 2.2, 2.05, 1.97])
         >>> path = sj.save(fit, os.path.join(tempfile.mkdtemp(), "fit.npz"))
         >>> sj.load(path) == fit
         True
@@ -253,6 +253,9 @@ def _put(result: Draws, arrays: dict, prefix: str) -> dict:
         meta["by_chain"] = _encode(result.by_chain, arrays, f"{prefix}by_chain")
         meta["diagnostics"] = _encode(result.diagnostics, arrays, f"{prefix}diagnostics")
         meta["noise_model"] = _put_noise_model(result.noise_model)
+        meta["trials"] = (
+            None if result.trials is None else _encode(result.trials, arrays, f"{prefix}trials")
+        )  # issue 16
     else:
         meta["center_u"] = _encode(result.center_u, arrays, f"{prefix}center_u")
         meta["noise"] = _encode(result.noise, arrays, f"{prefix}noise")
@@ -370,6 +373,7 @@ def _get_result(kind: str, law: Law, meta: dict, arrays: dict, prefix: str) -> D
             level=level,
             seed=int(meta["seed"]),
             noise_model=_get_noise_model(meta.get("noise_model")),
+            trials=None if meta.get("trials") is None else _decode(meta["trials"], arrays),  # issue 16
         )
     cov = None if meta["cov_u"] is None else np.asarray(_decode(meta["cov_u"], arrays), dtype=np.float64)
     if cov is not None and cov.shape != (law.n_params, law.n_params):

@@ -68,8 +68,13 @@ class Npz:
         names: the member names without `.npy`, in the order stored.
 
     Example:
+        >>> import scalejax as sj
+        >>> fit = sj.fit("power", x={"x": [1.0, 2.0, 4.0, 8.0, 16.0]}, y=[3.0, 2.5, 2.2, 2.05, 1.97])
+        >>> path = sj.save(fit, "fit.npz")
         >>> with Npz("fit.npz") as npz:
         ...     u = npz.array("solution.u", kinds="f", ndim=2)
+        >>> u.shape[1]
+        3
     """
 
     def __init__(
@@ -303,9 +308,13 @@ def read_npz(path, *, header: str | None = "header", **limits) -> tuple[dict | N
             oversized or malformed file.
 
     Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
+        >>> boot = sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=100, seed=0)
+        >>> path = sj.save(boot, "boot.npz")
         >>> header, arrays = read_npz("boot.npz")
         >>> header["format"], arrays["u"].shape
-        ('scalejax-result', (1000, 5))
+        ('scalejax-result', (100, 5))
     """
     unknown = set(limits) - set(LIMITS)
     if unknown:

@@ -574,9 +574,14 @@ def output_set() -> Iterator[None]:
     and no target changes.
 
     Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
+        >>> boot = sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=100, seed=0)
         >>> with output_set():
         ...     sj.write_report(boot, out="report.md")  # report.md and report_files/
         ...     sj.save(boot, "boot.npz")  # all three appear together
+        PosixPath('report.md')
+        PosixPath('boot.npz')
     """
     if _ACTIVE.get() is not None:
         yield
@@ -645,6 +650,7 @@ def write_atomic(path, content: str | bytes, *, what: str | None = None, allow_s
         The path, as given.
 
     Example:
+        >>> import json
         >>> write_atomic("fit.json", json.dumps({"law": "chinchilla"}))
         PosixPath('fit.json')
     """

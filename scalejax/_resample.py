@@ -130,7 +130,9 @@ class Resampler:
     def targets(self, start: int, stop: int) -> np.ndarray:
         """`(stop - start, n)` targets (fitted scale) of resamples `[start, stop)` (`"residual"` and `"wild"`)."""
         if not self.targeted:
-            raise ScalejaxError(f"scheme {self.scheme!r} resamples weights; only 'residual' and 'wild' resample targets")
+            raise ScalejaxError(
+                f"scheme {self.scheme!r} resamples weights; only 'residual' and 'wild' resample targets"
+            )
         return self._rows(start, stop)
 
     def _rows(self, start: int, stop: int) -> np.ndarray:

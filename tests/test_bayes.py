@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 
 import jax
@@ -313,29 +312,6 @@ def test_poor_sampling_is_warned_about():
     ):
         with pytest.warns(sj.PosteriorWarning, match=match):
             _warn_if_poor({**good, **bad}, chains=4)
-
-
-def test_to_arviz(monkeypatch):
-    rng = np.random.default_rng(1)
-    post = sj.posterior("powerlaw", _powerlaw_frame(5.0, 0.4, 0.1, rng), x=X, y="y", method="laplace", draws=50)
-    monkeypatch.setitem(sys.modules, "arviz", None)
-    with pytest.raises(ImportError, match="pip install arviz"):
-        post.to_arviz()
-
-    # What arviz receives (its API before and from 1.0): per-chain arrays of every quantity.
-    calls = []
-
-    def from_dict_v1(groups):
-        calls.append(groups)
-        return "datatree"
-
-    monkeypatch.setitem(sys.modules, "arviz", type(sys)("arviz"))
-    sys.modules["arviz"].from_dict = from_dict_v1
-    assert post.to_arviz() == "datatree"
-    groups = calls[0]
-    assert set(groups["posterior"]) == {"A", "alpha", "sigma", "nu"}
-    assert groups["posterior"]["alpha"].shape == (4, 50) and groups["sample_stats"]["diverging"].shape == (4, 50)
-    np.testing.assert_array_equal(groups["posterior"]["alpha"].reshape(-1), post.samples.alpha)
 
 
 def test_bad_inputs_fail_with_one_clear_error():

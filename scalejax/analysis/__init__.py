@@ -7,6 +7,8 @@ from ._calibrate import Calibration as Calibration
 from ._calibrate import calibrate as calibrate
 from ._calibrate import interval_score as interval_score
 from ._chain import chain_predict as chain_predict
+from ._compare import LOOWarning as LOOWarning
+from ._compare import compare_loo as compare_loo
 from ._compute_optimal import chinchilla_compute_optimal as chinchilla_compute_optimal
 from ._compute_optimal import compute_optimal as compute_optimal
 from ._compute_optimal import inference_optimal as inference_optimal
@@ -26,11 +28,13 @@ from ._multiplier import compute_multiplier as compute_multiplier
 __all__ = [
     "Calibration",
     "IsoFLOP",
+    "LOOWarning",
     "backtest",
     "calibrate",
     "chain_predict",
     "chinchilla_compute_optimal",
     "compare_laws",
+    "compare_loo",
     "compute_multiplier",
     "compute_optimal",
     "design",

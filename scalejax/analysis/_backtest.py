@@ -277,10 +277,11 @@ def information_criteria(fit_: Draws) -> dict[str, float]:
 
 def compare_laws(
     laws: Sequence[str | Law],
-    frame,
+    frame=None,
     *,
-    x: Mapping,
-    y,
+    x: Mapping | None = None,
+    y=None,
+    method: str = "backtest",
     by: str = "compute",
     holdout: float | int = 0.2,
     n_boot: int = 200,
@@ -289,21 +290,48 @@ def compare_laws(
     starts: Mapping | None = None,
     **options,
 ) -> pd.DataFrame:
-    """Rank laws by extrapolation error on the largest runs, beside AIC and BIC on all runs.
+    """Rank laws by extrapolation error on the largest runs (beside AIC and BIC), or by PSIS-LOO.
 
     Args:
-        laws: laws or names of built-in laws.
+        laws: laws or names of built-in laws (with `method="loo"`, also
+            `Posterior`s sampled on the same runs, with `frame`, `x`, `y` left out).
         frame, y: as in `scalejax.fit`.
         x: input name -> column for all the laws together; each law takes its own inputs.
-        by, holdout, n_boot, level, seed: as in `backtest`.
+        method: `"backtest"` (fit the smaller runs, forecast the largest) or
+            `"loo"` (sample each law's posterior and compare by Pareto-smoothed
+            importance-sampling leave-one-out, `az.loo` / `az.compare`; needs
+            ArviZ, `pip install 'scalejax[arviz]'`; warns `LOOWarning` naming the
+            runs whose Pareto k is too high).
+        by, holdout, n_boot, level: as in `backtest` (method `"backtest"`).
+        seed: the bootstrap's seed, or the posteriors'.
         starts: law name -> starts for that law (default: each law's grid).
-        options: passed to `fit` and `backtest` (`loss`, `delta`, `weights`, ...).
+        options: passed to `fit` and `backtest` (`loss`, `delta`, `weights`,
+            ...), or to `scalejax.posterior` for `"loo"` (`likelihood`, `draws`, ...).
 
     Returns:
-        One row per law, best first (lowest backtest `rmse`): `n_params`,
-        `rmse`, `mean_abs_error`, `coverage_pred` on the held-out runs, and
-        `aic`, `bic`, `loglik` of the fit to all runs (`information_criteria`).
+        One row per law, best first. Backtest: lowest `rmse` first, with
+        `n_params`, `rmse`, `mean_abs_error`, `coverage_pred` on the held-out
+        runs, and `aic`, `bic`, `loglik` of the fit to all runs
+        (`information_criteria`). LOO: highest `elpd_loo` first, with
+        `az.compare`'s columns (`rank`, `elpd_loo`, `p_loo`, `elpd_diff`,
+        `weight`, `se`, `dse`, `warning`) and `n_params`, `k_max`, `n_high_k`,
+        `k_threshold` (see `scalejax.analysis.compare_loo`).
+
+    Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
+        >>> table = sj.analysis.compare_laws(["chinchilla", "kaplan"], frame, x={"N": "N", "D": "D"}, y="loss", n_boot=0)
+        >>> list(table.index)
+        ['chinchilla', 'kaplan']
     """
+    if method == "loo":
+        from ._compare import compare_loo
+
+        return compare_loo(laws, frame, x=x, y=y, seed=seed, **options)
+    if method != "backtest":
+        raise ScalejaxError(f"unknown comparison method {method!r}; choose 'backtest' or 'loo'")
+    if frame is None or x is None or y is None:
+        raise ScalejaxError("compare_laws needs frame=, x= and y= (the runs)")
     rows = {}
     for item in laws:
         law = get_law(item)

@@ -21,12 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
-from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from numpyro.infer.hmc import hmc
 
-from .._data import Data
+from .._data import Data, as_table
 from .._draws import Draws, tails
-from .._errors import DataError, FitError, LawError, MissingDependency, ScalejaxError, describe_rows
+from .._errors import DataError, FitError, LawError, ScalejaxError, describe_rows
 from .._fit import Fit, fit, make_data, residual_noise
 from .._joint import GROUP_INPUT, joint
 from .._law import Law, plain_method
@@ -36,6 +35,8 @@ from .._progress import Progress
 from ..laws import get as get_law
 from ..solvers._newton import newton_minimize
 from ..solvers._status import STATUS_NAMES
+from . import _arviz
+from ._diagnostics import summarize
 from ._layout import Layout, make_layout
 from ._likelihoods import COUNTS, LIKELIHOOD_NOISE, LIKELIHOODS, simulate
 from ._priors import NOISE_PARAMS
@@ -68,12 +69,17 @@ class Posterior(Draws):
         chains, draws: the shape of the sampler's output (`chains * draws` draws in all).
         by_chain: every reported quantity (law and noise parameters, pooled means
             `<name>_mu` and spreads `tau_<name>`) as a `(chains, draws)` array.
-        diagnostics: `rhat_max`, `ess_min`, `divergences`, per-quantity `rhat`
-            and `ess`, `diverging` `(chains, draws)`, `mode` (the posterior
-            mode, unconstrained), `mode_status`, and `mean_tree_steps` for NUTS.
+        diagnostics: `rhat_max`, `ess_min` (bulk), `ess_tail_min`, `divergences`,
+            per-quantity `rhat` (rank-normalised split R-hat), `ess` (bulk) and
+            `ess_tail` (Vehtari et al. 2021), `diverging` `(chains, draws)`, `mode`
+            (the posterior mode, unconstrained), `mode_status`; for NUTS
+            `mean_tree_steps` and `sample_stats` (per draw, `(chains, draws)`:
+            `lp`, `energy`, `n_steps`, `tree_depth`, `step_size`,
+            `acceptance_rate`, `diverging`).
         fit: the Huber point `Fit` the sampler started from (None for one group's posterior).
         labels: the group labels (empty without groups).
         floor: the guessing rate of count likelihoods.
+        trials: `(n,)` trials per data point of count likelihoods (None otherwise).
         seed: the seed of the chains (and the default of predictive noise).
     """
 
@@ -87,6 +93,7 @@ class Posterior(Draws):
     labels: tuple
     floor: float
     seed: int
+    trials: np.ndarray | None
 
     def __init__(
         self,
@@ -106,6 +113,7 @@ class Posterior(Draws):
         level: float = 0.95,
         seed: int = 0,
         noise_model: NoiseModel | None = None,
+        trials=None,
     ):
         by_chain = {str(k): np.asarray(v, dtype=np.float64) for k, v in by_chain.items()}
         chains, draws = next(iter(by_chain.values())).shape
@@ -115,6 +123,8 @@ class Posterior(Draws):
             problems.append(f"R-hat {d['rhat_max']:.3f} > 1.01: the chains disagree")
         if method == "nuts" and d.get("ess_min", np.inf) < 100 * chains:
             problems.append(f"effective sample size {d['ess_min']:.0f} < {100 * chains} (100 per chain)")
+        if method == "nuts" and d.get("ess_tail_min", np.inf) < 100 * chains:
+            problems.append(f"tail effective sample size {d['ess_tail_min']:.0f} < {100 * chains} (100 per chain)")
         if d.get("divergences", 0):
             problems.append(f"{d['divergences']} divergent transitions")
         stats = {
@@ -124,9 +134,11 @@ class Posterior(Draws):
             "draws_per_chain": int(draws),
             "rhat_max": d.get("rhat_max", np.nan),
             "ess_min": d.get("ess_min", np.nan),
+            "ess_tail_min": d.get("ess_tail_min", np.nan),
             "divergences": d.get("divergences", 0),
             "rhat": dict(d.get("rhat", {})),
             "ess": dict(d.get("ess", {})),
+            "ess_tail": dict(d.get("ess_tail", {})),
         }
         super().__init__(
             law,
@@ -151,14 +163,7 @@ class Posterior(Draws):
         self.labels = tuple(str(v) for v in labels)
         self.floor = float(floor)
         self.seed = int(seed)
-
-    def __repr__(self) -> str:
-        d = self.diagnostics
-        where = f", {len(self.labels)} groups" if self.labels else ""
-        return (
-            f"Posterior({self.law.name}, {self.likelihood}, {self.method}: {self.chains} chains x {self.draws} draws"
-            f"{where}; rhat_max={d['rhat_max']:.4g}, ess_min={d['ess_min']:.4g}, divergences={d['divergences']})"
-        )
+        self.trials = None if trials is None else np.asarray(trials, dtype=np.float64)
 
     @plain_method
     def describe(self) -> str:
@@ -187,12 +192,15 @@ class Posterior(Draws):
         diagnostics["rhat"] = {
             b: self.diagnostics["rhat"].get(n, np.nan) for b, n in zip(law.base.param_names, names, strict=True)
         }
-        diagnostics["ess"] = {
-            b: self.diagnostics["ess"].get(n, np.nan) for b, n in zip(law.base.param_names, names, strict=True)
-        }
-        data = None
+        for stat in ("ess", "ess_tail"):
+            diagnostics[stat] = {
+                b: self.diagnostics.get(stat, {}).get(n, np.nan)
+                for b, n in zip(law.base.param_names, names, strict=True)
+            }
+        data, trials = None, None
         if self.data is not None:
             keep = self.data.x[GROUP_INPUT] == self.labels.index(key)
+            trials = None if self.trials is None else self.trials[keep]
             data = self.data.replace(
                 x={k: v[keep] for k, v in self.data.x.items() if k != GROUP_INPUT},
                 y=self.data.y[keep],
@@ -216,6 +224,7 @@ class Posterior(Draws):
             level=self.level,
             seed=self.seed,
             noise_model=self.noise_model,
+            trials=trials,
         )
 
     @plain_method
@@ -225,7 +234,7 @@ class Posterior(Draws):
 
     @plain_method
     def table(self, level: float | None = None) -> pd.DataFrame:
-        """Median, mean, sd, equal-tailed interval, R-hat and ESS of every law and noise parameter."""
+        """Median, mean, sd, equal-tailed interval, R-hat, bulk ESS (`ess`) and tail ESS of every law and noise parameter."""
         level = self.level if level is None else level
         lo_q, hi_q = tails(level)
         rows = {}
@@ -239,6 +248,7 @@ class Posterior(Draws):
                 "hi": float(np.quantile(v, hi_q)),
                 "rhat": self.diagnostics["rhat"].get(k, np.nan),
                 "ess": self.diagnostics["ess"].get(k, np.nan),
+                "ess_tail": self.diagnostics.get("ess_tail", {}).get(k, np.nan),
             }
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("param")
 
@@ -292,6 +302,7 @@ class Posterior(Draws):
             trials: for `binomial` / `beta_binomial`, questions per new evaluation.
             seed: seed of the noise draws (default: the posterior's seed).
         """
+        new = as_table(new)
         level = self.level if level is None else level
         lo_q, hi_q = tails(level)
         mean = self.predictive_draws(new, noise=False)
@@ -335,38 +346,76 @@ class Posterior(Draws):
         )
 
     @plain_method
-    def to_arviz(self):
-        """An ArviZ `InferenceData` (or DataTree) with the posterior and the divergences, per chain.
+    def log_likelihood(self) -> np.ndarray:
+        """Pointwise log-likelihood `(chains, draws, n)` of the data under every draw (for LOO and WAIC).
 
-        Needs the optional package `arviz` (`pip install arviz`).
+        Each point's term is its weight times its log-likelihood under the
+        posterior's likelihood, so the terms add up to the log-likelihood the
+        sampler used; held-out points (weight 0) get 0.
         """
-        try:
-            import arviz
-        except ImportError:
-            raise MissingDependency("to_arviz() needs the optional package arviz: pip install arviz") from None
-        posterior_ = self.samples_by_chain()
-        stats = {"diverging": self.diagnostics["diverging"]}
-        try:
-            return arviz.from_dict(posterior=posterior_, sample_stats=stats)
-        except TypeError:  # arviz >= 1.0 takes one dict of groups
-            return arviz.from_dict({"posterior": posterior_, "sample_stats": stats})
+        if self.data is None:
+            raise DataError("this posterior does not carry its data, so it has no pointwise log-likelihood")
+        if self.likelihood in COUNTS and self.trials is None:
+            raise DataError("this count posterior does not carry its trials, so it has no pointwise log-likelihood")
+        return _arviz.log_likelihood(self)
+
+    @plain_method
+    def to_arviz(self, *, predictive_seed: int | None = None):
+        """The posterior as ArviZ `InferenceData`, for `az.summary`, `az.loo`, `az.compare`, `az.plot_ppc`...
+
+        Groups:
+            posterior: every law and noise parameter (and pooled means and
+                spreads) by chain and draw; for groups, one variable per base
+                parameter with a `group` dimension (coordinates: the labels),
+                shared parameters without it.
+            log_likelihood: `y`, the pointwise log-likelihood (see `log_likelihood()`).
+            posterior_predictive: `y`, a replicated observation per draw and
+                point (y itself for `gaussian` / `student_t`, success counts for
+                the count likelihoods), seeded by `predictive_seed` (default:
+                the posterior's seed).
+            observed_data: `y`, as observed.
+            constant_data: the law's inputs (group labels for groups), the
+                weights, and the trials of count likelihoods.
+            sample_stats: NUTS's `lp` (log density), `energy`, `n_steps`,
+                `tree_depth`, `step_size`, `acceptance_rate`, `diverging`
+                (only `diverging` for a Laplace approximation).
+
+        Points with zero weight are left out of the per-point groups (their
+        coordinate `obs` is the data's row label). Save with
+        `idata.to_netcdf(path)`. Needs the optional package `arviz`
+        (`pip install 'scalejax[arviz]'`).
+
+        Example:
+            >>> import scalejax as sj
+            >>> frame = sj.datasets.load_example("chinchilla")
+            >>> post = sj.posterior("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", draws=300, method="laplace")
+            >>> idata = post.to_arviz()
+            >>> idata.log_likelihood["y"].shape
+            (4, 300, 81)
+        """
+        if self.data is not None and self.likelihood in COUNTS and self.trials is None:
+            raise DataError("this count posterior does not carry its trials; it cannot be converted with its data")
+        return _arviz.inference_data(self, predictive_seed=predictive_seed)
 
 
 def _diagnostics(by_chain: dict[str, np.ndarray], diverging: np.ndarray, method: str) -> dict:
     chains, draws = diverging.shape
-    if method == "laplace":
+    if method == "laplace":  # independent draws: nothing to diagnose
         rhat = {k: float("nan") for k in by_chain}
         ess = {k: float(chains * draws) for k in by_chain}
+        ess_tail = dict(ess)
     else:
-        rhat = {k: float(split_gelman_rubin(v)) for k, v in by_chain.items()}
-        ess = {k: float(effective_sample_size(v)) for k, v in by_chain.items()}
+        summary = summarize(by_chain)
+        rhat, ess, ess_tail = summary["rhat"], summary["ess_bulk"], summary["ess_tail"]
     finite_rhat = [v for v in rhat.values() if np.isfinite(v)]
     return {
         "rhat_max": max(finite_rhat) if finite_rhat else float("nan"),
         "ess_min": min(ess.values()),
+        "ess_tail_min": min(ess_tail.values()),
         "divergences": int(diverging.sum()),
         "rhat": rhat,
         "ess": ess,
+        "ess_tail": ess_tail,
         "diverging": diverging,
     }
 
@@ -379,6 +428,11 @@ def _warn_if_poor(diag: dict, chains: int) -> None:
     if diag["ess_min"] < 100 * chains:
         worst = min(diag["ess"], key=diag["ess"].get)
         problems.append(f"effective sample size {diag['ess_min']:.0f} < {100 * chains} (for {worst})")
+    if diag.get("ess_tail_min", np.inf) < 100 * chains:
+        worst = min(diag["ess_tail"], key=diag["ess_tail"].get)
+        problems.append(
+            f"tail effective sample size {diag['ess_tail_min']:.0f} < {100 * chains} (for {worst}: interval ends are noisy)"
+        )
     if diag["divergences"]:
         problems.append(f"{diag['divergences']} divergent transitions")
     if problems:
@@ -552,7 +606,7 @@ def posterior(
             first call) and samples somewhat slower once compiled (1.1 s against
             0.7 s); see benchmarks/RESULTS.md. Prefer vectorized for many calls
             of one compiled shape.
-        warn: warn (`PosteriorWarning`) when R-hat > 1.01, ESS < 100 per chain or
+        warn: warn (`PosteriorWarning`) when R-hat > 1.01, bulk or tail ESS < 100 per chain or
             any transition diverged.
         progress: a progress bar over the chains (sequential chains only; None:
             in a terminal or notebook, once sampling has run 2 s).
@@ -574,6 +628,7 @@ def posterior(
         based on skew-t distributions (the Gamma(2, 0.1) prior on nu).
     """
     base = get_law(law)
+    frame = as_table(frame)
     _check_settings(likelihood, method, chain_method, chains, draws, max_tree_depth, target_accept, floor, level)
     warmup = max(200, draws // 2) if warmup is None else warmup
     if not (isinstance(warmup, int | np.integer) and warmup >= 1):
@@ -635,6 +690,7 @@ def posterior(
         rng = np.random.default_rng(seed)
         chol = np.linalg.cholesky(cov)
         steps = None
+        sampler = None
         if method == "laplace":
             theta = (mode + rng.standard_normal((chains * draws, mode.size)) @ chol.T).reshape(chains, draws, -1)
             diverging = np.zeros((chains, draws), dtype=bool)
@@ -644,20 +700,25 @@ def posterior(
             settings = (int(warmup), int(draws), bool(dense_mass), float(target_accept), int(max_tree_depth))
             args = (mode, chol, arrays)
             if chain_method == "vectorized":
-                theta, diverging, steps = _chains(layout, settings, keys, z0, *args)
+                theta, sampler, steps = _chains(layout, settings, keys, z0, *args)
             else:
                 outs = []
                 with Progress(chains, "NUTS chains", progress, unit="chain") as bar:
                     for c in range(chains):
                         outs.append(jax.block_until_ready(_chain(layout, settings, keys[c], z0[c], *args)))
                         bar.update(c + 1)
-                theta, diverging, steps = (jnp.stack(v) for v in zip(*outs, strict=True))
-            theta, diverging, steps = np.asarray(theta), np.asarray(diverging), np.asarray(steps)
+                theta, sampler, steps = jax.tree.map(lambda *v: jnp.stack(v), *outs)
+            theta, steps = np.asarray(theta), np.asarray(steps)
+            sampler = {k: np.asarray(v) for k, v in sampler.items()}
+            sampler["tree_depth"] = (np.log2(sampler["n_steps"]).astype(np.int64) + 1).astype(np.int64)
+            diverging = sampler["diverging"].astype(bool)
         by_chain = layout.report(theta)
         law_u = np.asarray(jax.vmap(layout.law_u)(jnp.asarray(theta.reshape(-1, layout.size))))
     diag = _diagnostics(by_chain, diverging, method)
     if steps is not None:
         diag["mean_tree_steps"] = float(steps.mean())
+    if sampler is not None:
+        diag["sample_stats"] = sampler
     diag["mode"] = dict(zip(layout.names, mode.tolist(), strict=True))
     diag["mode_status"] = STATUS_NAMES.get(int(solved.status), "running")
     if warn and method == "nuts":
@@ -679,6 +740,7 @@ def posterior(
         level=level,
         seed=seed,
         noise_model=noise_model,
+        trials=n_trials if counts else None,
     )
 
 
@@ -788,10 +850,19 @@ def _one_chain(layout: Layout, settings, key, z0, mode, chol, data):
 
     def step(s, _):
         s = sample_kernel(s, model_args=args)
-        return s, (s.z, s.diverging, s.num_steps)
+        stats = {
+            "lp": -s.potential_energy,  # the log density at theta (the whitening is linear: no Jacobian)
+            "energy": s.energy,
+            "n_steps": s.num_steps,
+            "acceptance_rate": s.accept_prob,
+            "step_size": s.adapt_state.step_size,
+            "diverging": s.diverging,
+        }
+        return s, (s.z, stats)
 
-    _, (z, diverging, steps) = jax.lax.scan(step, state, None, length=warmup + draws)
-    return mode + z[warmup:] @ chol.T, diverging[warmup:], steps
+    _, (z, stats) = jax.lax.scan(step, state, None, length=warmup + draws)
+    # Every draw's sampler statistics (ArviZ's names); the mean leapfrog steps over warmup and draws.
+    return mode + z[warmup:] @ chol.T, {k: v[warmup:] for k, v in stats.items()}, stats["n_steps"]
 
 
 @eqx.filter_jit

@@ -23,7 +23,14 @@ def fit_schema() -> dict:
         The schema as a dict.
 
     Example:
-        >>> import jsonschema
+        >>> import contextlib, io, jsonschema
+        >>> import scalejax as sj
+        >>> from scalejax.cli import main
+        >>> sj.datasets.load_example("chinchilla").to_csv("runs.csv", index=False)
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     code = main(["fit", "runs.csv", "--law", "chinchilla", "--x", "N=N", "--x", "D=D", "--y", "loss", "--json", "fit.json"])
+        >>> code
+        0
         >>> jsonschema.validate(json.load(open("fit.json")), fit_schema())
     """
     return json.loads(resources.files(__name__).joinpath("fit.schema.json").read_text(encoding="utf-8"))
