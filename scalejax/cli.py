@@ -69,6 +69,9 @@ _REPORT_EXAMPLES = """examples:
   scalejax report runs.csv --law chinchilla --x N=params --x D=tokens --y loss \\
       --bootstrap 200 --out report.md --save boot.npz
 
+The report opens with its caveats (parameters at a bound with the share of draws
+there, repeated runs, how far each forecast reaches beyond the largest run, ...);
+the same list is printed as warning: lines on stderr.
 The report and --save are written together: both or neither."""
 
 _MAIN_EXAMPLES = """examples:
@@ -589,6 +592,7 @@ def _cmd_report(args, argv: list[str]) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = make_data(law, frame, x, args.y, args.weights, None, loss, row_name="line")
+        data = data.replace(index=data.index.rename("line"))  # the report names runs by their line in the CSV
         check_scale(law, data)
         start = time.perf_counter()
         if args.bootstrap:

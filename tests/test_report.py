@@ -5,19 +5,19 @@ joint laws and group bootstraps, inline display in a notebook, and the command l
 from __future__ import annotations
 
 import base64
-import itertools
+import html
 import json
 import re
 import subprocess
 import sys
 
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from report_cases import STARTS, groups_bootstrap, joint_case, report_of, sweep_frame
 
 import scalejax as sj
 from scalejax.cli import main
@@ -39,10 +39,6 @@ SECTIONS = (
     "reproduce",
 )
 TARGETS = {"N": [70e9, 400e9], "D": [1.4e12, 8e12]}
-STARTS = np.array(
-    list(itertools.product((1.0, 3.0), (100.0, 5000.0), (100.0, 5000.0), (0.2, 0.4, 0.6), (0.2, 0.4, 0.6)))
-)
-TRUTH = {"E": 0.05, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +54,6 @@ def boot(example_bootstrap):
 @pytest.fixture(scope="module")
 def point(boot):
     return boot.fit
-
-
-def sweep_frame(seed: int = 0) -> pd.DataFrame:
-    """A sweep of 4 model sizes x 5 token counts (not isoFLOP), loss from the Chinchilla form with a small floor
-    E = 0.05 and 2% noise: enough resamples drive E to its bound 0 to test the caveats."""
-    rng = np.random.default_rng(seed)
-    n = np.repeat([2e7, 6e7, 2e8, 6e8], 5)
-    d = n * np.tile([5.0, 10.0, 20.0, 40.0, 80.0], 4)
-    p = TRUTH
-    loss = (p["E"] + p["A"] / n ** p["alpha"] + p["B"] / d ** p["beta"]) * np.exp(rng.normal(0, 0.02, n.size))
-    return pd.DataFrame({"params": n, "tokens": d, "loss": loss})
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +325,7 @@ POSTERIOR_STATS = {
 def test_diagnostics_of_fit_bootstrap_and_posterior_like_draws(point, boot):
     lanes, per_param = tables.diagnostics_table(boot)
     values = dict(zip(lanes["item"], lanes["value"], strict=True))
-    assert values["resamples converged"] == boot.n_converged and values["starts of the full-data fit"] == 4 * 2 * 2 * 9
+    assert values["resamples converged"] == boot.n_converged and values["starts of the full-data fit"] == len(STARTS)
     assert per_param is None
     fig = sj.report.plot_diagnostics(point)
     assert len(fig.axes) == 1 and fig.axes[0].get_title() == f"how the {point.n_starts} starts of the fit ended"
@@ -406,7 +391,8 @@ def test_html_report_opens_with_caveats_and_has_every_section(example_report):
     images = re.findall(r'<img class="figure" alt="[^"]+" src="data:image/png;base64,([^"]+)"', text)
     assert len(images) == 7
     assert all(base64.b64decode(b).startswith(b"\x89PNG\r\n\x1a\n") for b in images)
-    assert "Skipped" not in text and "lane" not in text.lower()
+    words = re.sub(r'src="data:image/png;base64,[^"]+"', "", text)
+    assert "Skipped" not in words and not re.search(r"\blanes?\b", words, re.I)
     title = re.search(r"<h1>(.*?)</h1>", text).group(1)
     assert title == "Scaling-law report: chinchilla fitted to 81 runs of loss, forecasts at N=70B, D=1.4T; N=400B, D=8T"
     # Forecast columns are named after the y column, every interval says what it is.
@@ -422,55 +408,18 @@ def test_markdown_report_has_the_same_content(point, tmp_path):
     text = out.read_text()
     titles = re.findall(r"^## (.+)$", text, re.M)
     assert titles == ["Caveats", "Data", "Parameters", "Fit", "Residuals", "Pair plot of the draws", "Forecasts",
-                      "Compute\\-optimal frontier", "Backtest", "Diagnostics", "Reproduce"]  # fmt: skip
-    assert text.startswith("# Scaling\\-law report: chinchilla fitted to runs.csv (loss), forecasts at ")
-    assert "**Fit:** a point fit: its intervals are local Gauss\\-Newton approximations" in text
+                      "Compute-optimal frontier", "Backtest", "Diagnostics", "Reproduce"]  # fmt: skip
+    assert text.startswith("# Scaling-law report: chinchilla fitted to runs.csv (loss), forecasts at ")
+    assert "**Fit:** a point fit: its intervals are local Gauss-Newton approximations" in text
     linked = re.findall(r"!\[[^\]]*\]\((fit_files/[a-z-]+\.png)\)", text)
     assert len(linked) == 7
     assert all((tmp_path / p).stat().st_size > 1000 for p in linked)
     assert "`scalejax report runs.csv ...`" in text
-    assert "Gauss\\-Newton" in text  # a point fit's intervals say where they come from
+    assert "Gauss-Newton standard errors" in text  # a point fit's intervals say where they come from
 
 
-def test_the_report_lists_the_bound_hit_and_the_repeated_runs(sweep, tmp_path):
-    doubled = pd.concat([sweep, sweep.tail(1)], ignore_index=True)
-    with pytest.warns(sj.DataWarning):
-        result = sj.bootstrap(
-            "chinchilla", doubled, x={"N": "params", "D": "tokens"}, y="loss", n=40, seed=0, starts=STARTS
-        )
-    text = sj.write_report(result, out=tmp_path / "r.html").read_text()
-    block = text.split('<section id="data">')[0]
-    n_at = int(caveats.bound_shares(result).loc["E", "n_at"])
-    assert n_at == int(np.sum(result.samples["E"] < 1e-6)) > 0
-    assert f"E is at its lower bound 0 in {n_at} of 40 draws ({100 * n_at / 40:.1f}%)" in block
-    assert "Data:</code> 2 runs repeat the same inputs and loss (rows 19, 20)" in block
-    assert "<th>draws at a bound</th>" in text and f'<td class="s">{100 * n_at / 40:.1f}%</td>' in text
-
-
-def joint_compute_law():
-    @sj.law(
-        params=[
-            sj.Param("E", lower=0, grid=(0.5, 2.0)),
-            sj.Param("A", lower=0, grid=(10.0, 1e3)),
-            sj.Param("alpha", lower=0, upper=2, grid=(0.1, 0.3)),
-        ],
-        inputs=["C"],
-        equation="L(C) = E + A C^-alpha",
-    )
-    def compute_law(p, x):
-        return p["E"] + p["A"] * jnp.exp(-p["alpha"] * jnp.log(x["C"]))
-
-    rng = np.random.default_rng(0)
-    rows = []
-    for name, (e, a) in {"web": (1.8, 60.0), "code": (0.9, 40.0), "books": (2.2, 90.0)}.items():
-        c = np.geomspace(1e17, 1e21, 8)
-        rows.append(pd.DataFrame({"set": name, "C": c, "loss": (e + a * c**-0.15) * np.exp(rng.normal(0, 0.01, 8))}))
-    return sj.joint(compute_law, groups=["web", "code", "books"], shared=["alpha"]), pd.concat(rows, ignore_index=True)
-
-
-def test_joint_law_reports_and_figures(frame, tmp_path):
-    law, runs = joint_compute_law()
-    boot = sj.bootstrap(law, runs, x={"C": "C", "group": "set"}, y="loss", n=20, seed=0)
+def test_joint_law_reports_and_figures(frame, tmp_path_factory, tmp_path):
+    *_, boot = joint_case()
     fig = sj.report.plot_fit(boot)
     ax = fig.axes[0]
     points = [c for c in ax.collections if isinstance(c, PathCollection)]
@@ -479,11 +428,13 @@ def test_joint_law_reports_and_figures(frame, tmp_path):
     for dots, line in zip(points, solid, strict=True):  # one colour per group: points, curve and band agree
         assert tuple(dots.get_facecolor()[0]) == to_rgba(line.get_color())
     assert len({to_rgba(line.get_color()) for line in solid}) == 3
-    text = sj.write_report(boot, out=tmp_path / "joint.html").read_text()
+    text = report_of("joint", tmp_path_factory.mktemp("joint")).read_text()
     assert sections_of(text) == list(SECTIONS)
     assert "web: C=1e+22" in text and "books: C=1e+23" in text  # default targets per group, by label
-    targets = pd.DataFrame({"C": [1e22], "group": ["code"]})
-    sj.write_report(boot, targets=targets, out=tmp_path / "joint.md")
+    table = tables.extrapolation_table(boot, pd.DataFrame({"C": [1e22], "group": ["code"]}), 0.95, boot.data)
+    by_hand = boot.samples.eval("E_code + A_code * 1e22 ** -alpha").to_numpy()
+    np.testing.assert_allclose([table["lo"][1], table["hi"][1]], np.quantile(by_hand, [0.025, 0.975]), rtol=1e-10)
+    assert table["distance"][1] == pytest.approx(1.0)
     with pytest.raises(sj.DataError, match="not among the joint law's groups"):
         sj.write_report(boot, targets=pd.DataFrame({"C": [1e22], "group": ["films"]}), out=tmp_path / "bad.html")
 
@@ -499,16 +450,16 @@ def test_joint_law_reports_and_figures(frame, tmp_path):
     assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]  # one panel per group
     frontier = tables.compute_optimal_table(fit, [1e22, 1e23], 0.95, fit.data)
     assert list(frontier["group"]) == ["a", "a", "b", "b"]
-    text = sj.write_report(fit, out=tmp_path / "joint_nd.html").read_text()
-    assert sections_of(text) == list(SECTIONS) and "the compute-optimal frontier for b reaches" in text
+    text = sj.write_report(fit, out=tmp_path / "joint_nd.md").read_text()
+    assert re.findall(r"^## (.+)$", text, re.M)[:3] == ["Caveats", "Data", "Parameters"]
+    assert "the compute-optimal frontier for b reaches" in text
 
 
-def test_groups_bootstrap_report(frame, tmp_path):
-    runs = frame.assign(run=(np.arange(len(frame)) // 3).astype(str))
-    boot = sj.bootstrap("chinchilla", runs, x=X, y="loss", group="run", scheme="groups", n=20, seed=0, starts=STARTS)
-    text = sj.write_report(boot, out=tmp_path / "groups.html").read_text()
+def test_groups_bootstrap_report(tmp_path_factory):
+    text = report_of("groups", tmp_path_factory.mktemp("groups")).read_text()
     assert sections_of(text) == list(SECTIONS) and "groups scheme" in text
-    assert "Skipped" not in text  # the backtest refits with the same scheme
+    assert "Skipped" not in re.sub(r'src="[^"]+"', "", text)  # the backtest refits with the same scheme
+    assert groups_bootstrap().stats["scheme"] == "groups"
 
 
 def test_other_laws_skip_the_frontier_and_bad_targets_fail_before_writing(frame, tmp_path):
@@ -595,11 +546,12 @@ def test_cli_prints_the_reports_caveats_and_fit_puts_them_in_the_json(sweep, tmp
     # The same list as the report's Caveats section.
     block = out.read_text().split('<section id="data">')[0]
     shown = [re.sub(r"<[^>]+>", "", p).split(": ", 1)[1] for p in re.findall(r'<p class="caveat">(.*?)</p>', block)]
-    assert [line.removeprefix("warning: ") for line in lines] == [html_unescape(p) for p in shown]
+    assert [line.removeprefix("warning: ") for line in lines] == [html.unescape(p) for p in shown]
     e = sj.load(saved).samples["E"].to_numpy()
     n_at = int(np.sum(e < 1e-6))
     bound = [line for line in lines if "E is at its lower bound 0" in line]
-    assert (len(bound) == 1 and f"in {n_at} of 40 draws" in bound[0]) if n_at else not bound
+    assert n_at > 0 and len(bound) == 1 and f"in {n_at} of 40 draws ({100 * n_at / 40:.1f}%)" in bound[0]
+    assert f'<td class="s">{100 * n_at / 40:.1f}%</td>' in out.read_text()  # the table's "draws at a bound"
 
     status = main([str(a) for a in ["fit", csv, *args, "--json", tmp_path / "fit.json"]])
     _, err = capsys.readouterr()
@@ -608,12 +560,6 @@ def test_cli_prints_the_reports_caveats_and_fit_puts_them_in_the_json(sweep, tmp
     assert any("repeat the same inputs" in w for w in payload["warnings"])
     assert [w for w in payload["warnings"] if "lower bound" in w] == [b.removeprefix("warning: ") for b in bound]
     assert all(f"warning: {w}" in err for w in payload["warnings"])
-
-
-def html_unescape(text: str) -> str:
-    import html
-
-    return html.unescape(text)
 
 
 @pytest.mark.slow

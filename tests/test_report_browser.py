@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import fcntl
 import io
-import itertools
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from report_cases import STARTS, report_of
 
 import scalejax as sj
 
@@ -32,9 +32,6 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 MISFITTING = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "misfitting" / "scaling_results_last_ckpt_only.csv"
-)
-STARTS = np.array(
-    list(itertools.product((1.0, 3.0), (100.0, 5000.0), (100.0, 5000.0), (0.2, 0.4, 0.6), (0.2, 0.4, 0.6)))
 )
 # An A4 page's text column in CSS pixels: 210 mm less the report's 14 mm margins, at 96 pixels per inch.
 A4_WIDTH = round((210 - 2 * 14) / 25.4 * 96)
@@ -317,29 +314,10 @@ def test_the_printed_pdf_has_the_same_sections(browser, misfitting):
     assert titles[1 : 1 + len(headings)] == headings
 
 
-def test_reports_of_a_joint_law_and_of_a_groups_bootstrap_render(browser, tmp_path):
-    import jax.numpy as jnp
-
-    @sj.law(
-        params=[sj.Param("E", lower=0, grid=(0.5, 2.0)), sj.Param("A", lower=0, grid=(10.0, 1e3)), sj.Param("alpha", lower=0, upper=2, grid=(0.1, 0.3))],
-        inputs=["C"],
-    )  # fmt: skip
-    def compute_law(p, x):
-        return p["E"] + p["A"] * jnp.exp(-p["alpha"] * jnp.log(x["C"]))
-
-    rng = np.random.default_rng(0)
-    rows = [
-        pd.DataFrame({"set": name, "C": np.geomspace(1e17, 1e21, 8), "loss": (e + a * np.geomspace(1e17, 1e21, 8) ** -0.15) * np.exp(rng.normal(0, 0.01, 8))})
-        for name, (e, a) in {"web": (1.8, 60.0), "code": (0.9, 40.0), "books": (2.2, 90.0)}.items()
-    ]  # fmt: skip
-    law = sj.joint(compute_law, groups=["web", "code", "books"], shared=["alpha"])
-    joint = sj.bootstrap(law, pd.concat(rows, ignore_index=True), x={"C": "C", "group": "set"}, y="loss", n=20, seed=0)
-    frame = sj.datasets.load_example("chinchilla").assign(run=lambda f: (np.arange(len(f)) // 3).astype(str))
-    groups = sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", group="run", scheme="groups", n=20, seed=0, starts=STARTS)  # fmt: skip
-    for name, draws in (("joint", joint), ("groups", groups)):
-        out = sj.write_report(draws, out=tmp_path / f"{name}.html")
-        text = out.read_text()
-        figures = len(re.findall(r'<img class="figure"', text))
+def test_reports_of_a_joint_law_and_of_a_groups_bootstrap_render(browser, tmp_path_factory):
+    for name in ("joint", "groups"):
+        out = report_of(name, tmp_path_factory.mktemp(name))
+        figures = len(re.findall(r'<img class="figure"', out.read_text()))
         assert figures >= 5
         for width, media in ((1200, "screen"), (A4_WIDTH, "print")):
             view(browser, out.as_uri(), width, media)

@@ -271,7 +271,7 @@ td div.v { white-space: nowrap; } td div.ci { color: #555; font-size: .92em; }
 thead th { background: #f2f2f2; vertical-align: bottom; } tbody th { text-align: left; font-weight: 500; }
 img { max-width: 100%; height: auto; display: block; margin: .6em 0; }
 div.table { max-width: 100%; overflow-x: auto; }
-code { background: #f4f4f4; padding: 0 .25em; overflow-wrap: anywhere; white-space: pre-wrap; }
+code { background: #f4f4f4; overflow-wrap: anywhere; }  /* no side padding: it would stick out at a line's end */
 nav { line-height: 1.8; } nav a { margin-right: .8em; white-space: nowrap; }
 section#caveats p.caveat { border-left: 4px solid #d55e00; background: #fdf3ec; padding: .35em .7em;
                            margin: .45em 0; max-width: none; }

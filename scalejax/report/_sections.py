@@ -6,6 +6,7 @@ the others (see `_caveats`); `_document` renders the sections as HTML or Markdow
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import platform
@@ -170,30 +171,30 @@ def build_sections(draws, data, targets, level, compute, command) -> list[Sectio
     return sections
 
 
-class _collecting:
-    """Turn the library's warnings raised inside the block into caveats (others pass on unchanged)."""
+# NumPy's floating-point warnings (raised from the library's own lines): not findings to report.
+_NUMPY_NOISE = ("encountered in", "divide by zero", "empty slice", "Degrees of freedom", "All-NaN")
 
-    def __init__(self, found: list, where: str):
-        self.found, self.where = found, where
 
-    def __enter__(self):
-        self._catch = warnings.catch_warnings(record=True)
-        self.caught = self._catch.__enter__()
+@contextlib.contextmanager
+def _collecting(found: list, where: str):
+    """Turn the library's warnings raised inside the block (the fit's, the data's, an analysis' note that some
+    draws gave no value) into caveats; any other warning passes on unchanged."""
+    package = str(Path(__file__).resolve().parents[1])
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        return self
-
-    def __exit__(self, *exc):
-        self._catch.__exit__(*exc)
-        package = str(Path(__file__).resolve().parents[1])
-        for w in self.caught:
-            ours = str(Path(w.filename).resolve()).startswith(package) or "scalejax" in w.category.__module__
-            if ours and issubclass(w.category, UserWarning | RuntimeWarning) and "matplotlib" not in w.filename:
-                text = f"while computing {self.where}: {w.message}"
-                if all(c.text != text for c in self.found):
-                    self.found.append(caveats.Caveat("report", text))
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return False
+        yield
+    for w in caught:
+        ours = w.category.__module__.startswith("scalejax") or (
+            issubclass(w.category, RuntimeWarning)
+            and str(Path(w.filename).resolve()).startswith(package)
+            and not any(noise in str(w.message) for noise in _NUMPY_NOISE)
+        )
+        if ours:
+            text = f"while computing {where}: {w.message}"
+            if all(c.text != text for c in found):
+                found.append(caveats.Caveat("report", text))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _caveats_section(found: list) -> Section:
