@@ -69,6 +69,9 @@ _REPORT_EXAMPLES = """examples:
   scalejax report runs.csv --law chinchilla --x N=params --x D=tokens --y loss \\
       --bootstrap 200 --out report.md --save boot.npz
 
+The report opens with its caveats (parameters at a bound with the share of draws
+there, repeated runs, how far each forecast reaches beyond the largest run, ...);
+the same list is printed as warning: lines on stderr.
 The report and --save are written together: both or neither."""
 
 _MAIN_EXAMPLES = """examples:
@@ -358,6 +361,7 @@ def _cmd_fit(args) -> int:
     if post is not None:
         post_table = post.table(args.level)
         notes += _interval_notes(post_table, pct, "posterior")
+    notes += _draws_caveats(result, boot, post, args.level)
 
     lines = [
         f"law {law.name}: {law.equation}",
@@ -435,6 +439,21 @@ def _cmd_fit(args) -> int:
     return 0
 
 
+def _draws_caveats(result, boot, post, level: float) -> list[str]:
+    """What the report's caveats add to the warnings already caught: a bootstrap's excluded resamples, the share
+    of draws at a bound, per-parameter R-hat and effective sample sizes (the fit's own warnings are caught)."""
+    from .report._caveats import of_draws
+
+    notes = []
+    for draws in (boot, post):
+        if draws is None:
+            continue
+        if draws is boot:
+            notes += [w for w in draws.warnings if w not in result.warnings]
+        notes += [c.text for c in of_draws(draws, level=level, with_warnings=False, with_duplicates=False)]
+    return notes
+
+
 def _is_stdout(target) -> bool:
     """Whether the JSON goes to this process's standard output (`-`, or `/dev/stdout` and the like)."""
     if target.kind == "stdout":
@@ -446,6 +465,11 @@ def _is_stdout(target) -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
+
+
+def _reported(w: warnings.WarningMessage) -> bool:
+    """Whether the report's caveats already say what this warning says (the fit's, the data's, the sampler's)."""
+    return issubclass(w.category, DataWarning | FitWarning) or w.category.__name__ == "PosteriorWarning"
 
 
 def _note(w: warnings.WarningMessage) -> str:
@@ -551,8 +575,7 @@ def _cmd_report(args, argv: list[str]) -> int:
     from ._io import save
     from ._objectives import make_loss
     from .laws import get
-    from .report import write_report
-    from .report._document import check_out, check_scale
+    from .report._document import check_out, check_scale, write_with_caveats
 
     if args.posterior and args.bootstrap:
         raise UsageError("choose --bootstrap N or --posterior, not both")
@@ -574,6 +597,7 @@ def _cmd_report(args, argv: list[str]) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = make_data(law, frame, x, args.y, args.weights, None, loss, row_name="line")
+        data = data.replace(index=data.index.rename("line"))  # the report names runs by their line in the CSV
         check_scale(law, data)
         start = time.perf_counter()
         if args.bootstrap:
@@ -598,11 +622,17 @@ def _cmd_report(args, argv: list[str]) -> int:
         command = "scalejax " + shlex.join(display(a) for a in argv)
         # The report (with its figures folder) and --save appear together, or neither does.
         with output_set():
-            write_report(result, targets=targets, out=args.out, level=args.level, command=command)
+            _, found = write_with_caveats(
+                result, targets=targets, out=args.out, level=args.level, command=command, source=display(args.csv)
+            )
             if args.save:
                 save(result, args.save)
         seconds = time.perf_counter() - start
-    for note in dict.fromkeys(_note(w) for w in caught):
+    # The report's caveats hold what the fit, the data and the posterior warned about, in the report's words;
+    # any other warning is passed on as it came.
+    notes = [c.text for c in found]
+    notes += [_note(w) for w in caught if not _reported(w)]
+    for note in dict.fromkeys(notes):
         print(f"warning: {one_line(note)}", file=sys.stderr)
     lines = [summary, f"wrote {display(args.out)} in {seconds:.1f} s"]
     if args.save:

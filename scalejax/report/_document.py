@@ -1,18 +1,18 @@
-"""The report: one self-contained HTML file (figures embedded as PNG) or Markdown with figures beside it."""
+"""The report: one self-contained HTML file (figures embedded as PNG) or Markdown with figures beside it.
+
+`write_report` builds the sections (`_sections`), opening with every caveat,
+and renders them; every name from the law or the data is escaped once, here.
+"""
 
 from __future__ import annotations
 
 import base64
-import dataclasses
-import datetime
 import html
 import io
 import math
 import os
-import platform
 import re
 import urllib.parse
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -24,32 +24,9 @@ from .._errors import ScalejaxError
 from .._output import check_target, display, output_set, stage_folder, write_atomic
 from . import _figures as figures
 from . import _tables as tables
+from ._sections import Cell, Code, Paragraph, Section, build_sections, title_of
 
-__all__ = ["write_report"]
-
-_PACKAGES = ("scalejax", "jax", "jaxlib", "numpy", "pandas", "matplotlib", "scipy", "numpyro")
-
-
-class Code(str):
-    """Inline code in a paragraph: shown monospaced, escaped like any other text."""
-
-
-# A paragraph is plain text or a sequence of plain text and `Code` pieces. Nothing in it is markup: every
-# piece is escaped once, when rendered (`_html_inline` for HTML, `_md_inline` for Markdown), so a law or
-# column name can never inject markup, whatever it holds.
-Paragraph = str | tuple[str, ...]
-
-
-@dataclasses.dataclass
-class Section:
-    """One part of the report: a heading, paragraphs, tables and at most one figure."""
-
-    id: str
-    title: str
-    text: list[Paragraph] = dataclasses.field(default_factory=list)
-    tables: list[tuple[str, pd.DataFrame]] = dataclasses.field(default_factory=list)
-    figure: Figure | None = None
-    alt: str = ""
+__all__ = ["Code", "Section", "build_sections", "write_report"]
 
 
 def write_report(
@@ -62,27 +39,37 @@ def write_report(
     compute=None,
     command: str | None = None,
     title: str | None = None,
+    source: str | None = None,
 ) -> Path:
-    """Write a report of `draws`: data, parameters, fit, residuals, pair plot, extrapolation,
+    """Write a report of `draws`: caveats first, then data, parameters, fit, residuals, pair plot, forecasts,
     compute-optimal frontier, backtest, diagnostics and how to reproduce it.
 
-    `out` ending in `.md` writes Markdown with the figures as PNG files in a
-    folder beside it (`<name>_files/`); anything else writes one
-    self-contained HTML file (figures embedded as base64 PNG, no scripts, no
-    external resources). Every name from the law or the data is escaped for
-    the format written. Files are written atomically, and a Markdown report
-    and its folder are swapped in together (see `scalejax._output`).
+    The "Caveats" section lists every reason for caution found: the
+    estimate's warnings, parameters at a bound with the share of draws there,
+    repeated runs, excluded resamples, poor R-hat or effective sample sizes,
+    how far each forecast and the frontier reach beyond the largest run, and
+    what the backtest's refit warned about. `out` ending in `.md` writes
+    Markdown with the figures as PNG files in a folder beside it
+    (`<name>_files/`); anything else writes one self-contained HTML file
+    (figures embedded as base64 PNG, no scripts, no external resources) laid
+    out for a 1,200-pixel screen and for A4 paper. Every name from the law or
+    the data is escaped for the format written. Files are written
+    atomically, and a Markdown report and its folder are swapped in together
+    (see `scalejax._output`).
 
     Args:
-        draws: a `Fit`, `Bootstrap`, posterior or other `Draws`.
+        draws: a `Fit`, `Bootstrap`, posterior or other `Draws`, of any law (joint laws too).
         data: the runs, when the draws do not carry them (a `Data` or DataFrame).
         targets: runs to forecast (DataFrame, dict of arrays or list of dicts of
-            the law's inputs); default 10x and 100x the largest run.
+            the law's inputs; a joint law's `group` as labels); default 10x and
+            100x the largest run (of each group).
         out: the output path.
         level: interval level (default: the draws' level, else 0.95).
-        compute: FLOP budgets of the compute-optimal table and figure.
+        compute: FLOP budgets of the compute-optimal table and figure (default:
+            from the smallest run's compute to 100x the largest's).
         command: the command that produced the draws, shown under "Reproduce".
-        title: the report's title.
+        title: the report's title (default: the law, the data and the targets).
+        source: the data's file name, for the title.
 
     Returns:
         The path written.
@@ -91,6 +78,33 @@ def write_report(
         >>> boot = sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=200)
         >>> sj.write_report(boot, targets={"N": [70e9], "D": [1.4e12]}, out="report.html")
     """
+    path, _ = write_with_caveats(
+        draws,
+        data=data,
+        targets=targets,
+        out=out,
+        level=level,
+        compute=compute,
+        command=command,
+        title=title,
+        source=source,
+    )
+    return path
+
+
+def write_with_caveats(
+    draws: Draws,
+    *,
+    data=None,
+    targets=None,
+    out: str | os.PathLike = "report.html",
+    level: float | None = None,
+    compute=None,
+    command: str | None = None,
+    title: str | None = None,
+    source: str | None = None,
+) -> tuple[Path, list]:
+    """`write_report`, also returning the caveats the report lists (for the command line's warning lines)."""
     if not isinstance(draws, Draws):
         raise ScalejaxError(f"write_report needs draws (a Fit, Bootstrap or Posterior), got {type(draws).__name__}")
     target, folder = check_out(out)
@@ -99,9 +113,11 @@ def write_report(
     check_scale(draws.law, data)
     if targets is not None:
         tables.targets_frame(draws, targets)  # fail on bad targets before any work
-    title = title or f"Scaling-law report: {draws.law.name}"
+    chosen = targets if targets is not None else tables.default_targets(draws, data)
+    title = title or title_of(draws, data, chosen, source)
     with figures._style():
         sections = build_sections(draws, data, targets, level, compute, command)
+    found = [c for s in sections for c in s.caveats]
     try:
         if folder is not None:
             _write_markdown(target, folder, title, sections)
@@ -110,7 +126,7 @@ def write_report(
     finally:
         for section in sections:
             section.figure = None
-    return Path(out)
+    return Path(out), found
 
 
 def check_out(out, *, what: str | None = None, probe: bool = False) -> tuple:
@@ -139,8 +155,8 @@ def check_out(out, *, what: str | None = None, probe: bool = False) -> tuple:
     return target, folder
 
 
-# Default targets are up to 100x the largest run in each input and the frontier reaches 1000x its compute:
-# the report needs that much headroom on its compute axis.
+# Default targets are up to 100x the largest run in each input and the frontier reaches 100x its compute:
+# the report needs that much headroom on its compute axis (and more for targets given further out).
 _HEADROOM = 1e5
 
 
@@ -171,189 +187,64 @@ def check_scale(law, data) -> None:
     )
 
 
-def build_sections(draws, data, targets, level, compute, command) -> list[Section]:
-    """Every section of the report, in order, with its tables and figure."""
-    law = draws.law
-    pct = f"{100 * level:g}%"
-    kind = type(draws).__name__
-    sections = []
-
-    s = Section("data", "Data")
-    if data is None:
-        s.text.append("These draws carry no data; pass data= to add the fit, residual and backtest sections.")
-    else:
-        s.text.append(f"{data.n} runs ({int(np.sum(data.weights > 0))} with positive weight).")
-        s.tables.append(("Range of each quantity", tables.data_summary(draws, data)))
-    sections.append(s)
-
-    s = Section("parameters", "Parameters")
-    equation = f": {law.equation}" if law.equation else ""
-    reference = f" ({law.reference})" if law.reference else ""
-    s.text.append(("Law ", Code(law.name), equation + reference))
-    table, how = tables.parameter_table(draws, level)
-    s.text.append(f"{kind} with {draws.n_draws} draw{'s' if draws.n_draws != 1 else ''}; intervals: {how}.")
-    s.tables.append(("Parameters", table))
-    sections.append(s)
-
-    if data is not None:
-        s = Section("fit", "Fit", alt="observed loss against compute with fitted curves")
-        s.figure = figures._draw_fit(draws, data, level)
-        s.text.append(
-            "Observed runs against compute, coloured by model size, with the law at the central estimate"
-            + (f" and {pct} bands over the draws." if draws.n_draws > 1 else " (a single fit: no bands).")
-        )
-        sections.append(s)
-        s = Section("residuals", "Residuals", alt="residuals against compute and their histogram")
-        s.figure = figures._draw_residuals(draws, data)
-        s.text.append(
-            "log(observed / fitted) at the central estimate; a pattern against scale means the law misses the trend."
-        )
-        sections.append(s)
-    else:
-        sections.append(Section("fit", "Fit", ["Skipped: no data."]))
-        sections.append(Section("residuals", "Residuals", ["Skipped: no data."]))
-
-    s = Section("pairs", "Pair plot of the draws", alt="pair plot of the parameter draws")
-    s.figure = figures._draw_pairs(draws, 2000)
-    if draws.n_draws < 2:
-        s.text.append("A single fit has no spread; run a bootstrap or a posterior for the joint uncertainty.")
-    sections.append(s)
-
-    s = Section("extrapolation", "Extrapolation to targets", alt="forecasts at the target runs with intervals")
-    chosen = targets if targets is not None else tables.default_targets(draws, data)
-    if chosen is None:
-        s.text.append("Skipped: no targets given and no data to choose defaults from.")
-    else:
-        if targets is None:
-            s.text.append("No targets given: forecasting runs 10x and 100x the largest run in every input.")
-        extrapolation = tables.extrapolation_table(draws, chosen, level)
-        s.tables.append(
-            (f"Forecasts ({pct} interval over the draws)" if draws.n_draws > 1 else "Forecasts", extrapolation)
-        )
-        s.figure = figures._draw_extrapolation(draws, data, extrapolation, level)
-    sections.append(s)
-
-    s = Section("compute-optimal", "Compute-optimal frontier", alt="compute-optimal N, D and loss against compute")
-    budgets = figures._default_budgets(draws, data) if compute is None else np.atleast_1d(np.asarray(compute, float))
-    frontier = tables.compute_optimal_table(draws, budgets, level)
-    if frontier is None:
-        s.text.append(
-            f"Skipped: the frontier is computed with the closed-form Chinchilla split so far, and law {law.name!r} "
-            "is not of that form."
-        )
-    else:
-        s.text.append(
-            "Closed-form Chinchilla split under C = 6 N D (scalejax.analysis.chinchilla_compute_optimal), "
-            "vmapped over the draws."
-        )
-        s.figure = figures._draw_compute_optimal(draws, data, frontier, level)
-        rows = np.unique(np.linspace(0, len(frontier) - 1, 6).round().astype(int))
-        shown = _with_intervals(frontier.iloc[rows].set_index("compute"), ("N", "D", "tokens_per_param", "loss"))
-        s.tables.append((f"Compute-optimal allocation at a few budgets (value [{pct} interval])", shown))
-    sections.append(s)
-
-    s = Section("backtest", "Backtest", alt="forecasts of held-out largest runs against what was observed")
-    result, reason = None, "no data."
-    if data is not None:
-        reason = "too few runs to hold any out."
-        try:
-            result = tables.backtest_table(draws, data, level)
-        except ScalejaxError as err:  # a failed refit is a finding of the backtest, not a failed report
-            reason = f"the refit on the smaller runs failed: {err}"
-    if result is None:
-        s.text.append("Skipped: " + reason)
-    else:
-        s.text.append(
-            f"Refitted on the {result.n_train} runs up to scale {result.train_scale:.3g} ({result.method}) and "
-            f"forecast the {result.n_holdout} largest runs."
-        )
-        summary = result.summary()
-        if "share_inside_interval" in summary:
-            s.text.append(
-                "The intervals are of the law's prediction over the draws, not of one run's noise around it, "
-                "so they need not cover every held-out run."
-            )
-        s.tables.append(("Summary", pd.DataFrame({"value": pd.Series(summary)}).rename_axis("metric")))
-        s.tables.append(("Held-out runs", result.table))
-        s.figure = figures._draw_backtest(draws, data, result, level)
-    sections.append(s)
-
-    s = Section("diagnostics", "Diagnostics", alt="lane outcomes and per-parameter diagnostics")
-    outcome, per_param = tables.diagnostics_table(draws)
-    s.tables.append(("Lanes", outcome.set_index("item")))
-    if per_param is not None:
-        s.tables.append(("Per-parameter diagnostics", per_param))
-    s.figure = figures._draw_diagnostics(draws)
-    sections.append(s)
-
-    s = Section("reproduce", "Reproduce")
-    s.text.append(("Command: ", Code(command or _python_call(draws))))
-    s.tables.append(("Versions", pd.DataFrame({"version": pd.Series(_versions())}).rename_axis("package")))
-    s.text.append(f"Written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}.")
-    sections.append(s)
-    return sections
-
-
-def _python_call(draws) -> str:
-    """The Python call that made the draws, as far as their statistics tell."""
-    stats, law = draws.stats, draws.law.name
-    if "scheme" in stats:
-        made = (
-            f"scalejax.bootstrap({law!r}, frame, x=..., y=..., n={stats['n_resamples']}, "
-            f"scheme={stats['scheme']!r}, seed={stats['seed']})"
-        )
-    elif "likelihood" in stats:
-        made = f"scalejax.posterior({law!r}, frame, x=..., y=..., likelihood={stats['likelihood']!r}, method={stats['method']!r})"
-    elif "n_starts" in stats:
-        made = f"scalejax.fit({law!r}, frame, x=..., y=...)"
-    else:
-        made = f"<{type(draws).__name__} of {law!r}>"
-    return f"{made} then scalejax.write_report(...)"
-
-
-def _with_intervals(frame: pd.DataFrame, names) -> pd.DataFrame:
-    """One text column per quantity, `value [lo, hi]`, in place of the three numeric columns."""
-    out = pd.DataFrame(index=frame.index)
-    for name in names:
-        values = zip(frame[name], frame[f"{name}_lo"], frame[f"{name}_hi"], strict=True)
-        out[name] = [f"{v:.4g}" + ("" if np.isnan(lo) else f" [{lo:.4g}, {hi:.4g}]") for v, lo, hi in values]
-    return out
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    if "scalejax" not in out:
-        from .. import __version__
-
-        out["scalejax"] = __version__
-    out["platform"] = platform.platform()
-    return out
-
-
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     with figures._style():
-        fig.savefig(buf, format="png", dpi=130)
+        fig.savefig(buf, format="png", dpi=150)
     return buf.getvalue()
 
 
+def _number(value: float) -> str:
+    """A number in 4 significant digits, exponents written short (`1.234e10`, `5e-3`); empty for NaN."""
+    if not np.isfinite(value):
+        return "" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    text = f"{value:.4g}"
+    return re.sub(r"e([+-])0*(\d)", lambda m: "e" + ("-" if m.group(1) == "-" else "") + m.group(2), text)
+
+
+def _interval(cell: Cell) -> str:
+    if np.isnan(cell.lo) and np.isnan(cell.hi):
+        return "not determined"
+    return f"[{_number(cell.lo)}, {_number(cell.hi)}]"
+
+
 def _format(value) -> str:
+    if isinstance(value, Cell):
+        return _interval(cell=value) if np.isnan(value.value) else f"{_number(value.value)} {_interval(value)}"
     if isinstance(value, float | np.floating):
-        return "" if np.isnan(value) else f"{value:.5g}"
+        return _number(float(value))
     return str(value)
+
+
+def _html_cell(value) -> str:
+    """A table cell's content: numbers kept on one line, an interval stacked under its value."""
+    if isinstance(value, Cell):
+        interval = f'<div class="ci">{html.escape(_interval(value))}</div>'
+        if np.isnan(value.value):
+            return interval
+        return f'<div class="v">{html.escape(_number(value.value))}</div>{interval}'
+    return html.escape(_format(value))
+
+
+# Text up to this many characters stays on one line; longer text wraps (anywhere, if it has no spaces).
+_SHORT = 20
+
+
+def _cell_class(value) -> str:
+    """`n` (a number) and `s` (short text) stay on one line, `t` (long text) wraps; an interval wraps at its comma."""
+    if isinstance(value, Cell):
+        return ""
+    if isinstance(value, float | int | np.floating | np.integer):
+        return ' class="n"'
+    return ' class="s"' if len(_format(value)) <= _SHORT else ' class="t"'
 
 
 def _html_table(caption: str, frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or "", *frame.columns])
     body = "".join(
         "<tr>"
-        + f"<th>{html.escape(_format(i))}</th>"
-        + "".join(f"<td>{html.escape(_format(v))}</td>" for v in row)
+        + f"<th{_cell_class(i)}>{html.escape(_format(i))}</th>"
+        + "".join(f"<td{_cell_class(v)}>{_html_cell(v)}</td>" for v in row)
         + "</tr>"
         for i, row in zip(frame.index, frame.itertuples(index=False), strict=True)
     )
@@ -363,20 +254,32 @@ def _html_table(caption: str, frame: pd.DataFrame) -> str:
     )
 
 
+# Laid out for a 1,200-pixel screen and for A4 portrait: tables wrap their text and stack each interval under
+# its value instead of widening the page; figures scale to the column; nothing needs a scroll bar.
 _CSS = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; max-width: 980px; margin: 2em auto;
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; max-width: 960px; margin: 1.5em auto;
        padding: 0 1em; color: #1a1a1a; line-height: 1.45; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.8em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: .88em; font-variant-numeric: tabular-nums; }
+h1 { font-size: 1.45em; line-height: 1.25; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc;
+       padding-bottom: .2em; margin-top: 1.6em; }
+p { max-width: 52em; }
+table { border-collapse: collapse; margin: .6em 0 1em; font-size: .84em; font-variant-numeric: tabular-nums;
+        max-width: 100%; }
 caption { text-align: left; font-weight: 600; padding-bottom: .3em; }
-th, td { border: 1px solid #d0d0d0; padding: .25em .6em; text-align: right; white-space: nowrap; }
-thead th { background: #f2f2f2; } tbody th { text-align: left; font-weight: 500; }
+th, td { border: 1px solid #d0d0d0; padding: .2em .45em; text-align: right; vertical-align: top; }
+.n, .s { white-space: nowrap; } .t { overflow-wrap: anywhere; min-width: 8em; }
+td div.v { white-space: nowrap; } td div.ci { color: #555; font-size: .92em; }
+thead th { background: #f2f2f2; vertical-align: bottom; } tbody th { text-align: left; font-weight: 500; }
 img { max-width: 100%; height: auto; display: block; margin: .6em 0; }
-div.table { overflow-x: auto; max-width: 100%; }
-code { background: #f4f4f4; padding: 0 .25em; }
-nav a { margin-right: .8em; }
-@media print { body { max-width: none; margin: 0; } h2 { break-after: avoid; } figure, img, table { break-inside: avoid; }
-               nav { display: none; } }
+div.table { max-width: 100%; overflow-x: auto; }
+code { background: #f4f4f4; overflow-wrap: anywhere; }  /* no side padding: it would stick out at a line's end */
+nav { line-height: 1.8; } nav a { margin-right: .8em; white-space: nowrap; }
+section#caveats p.caveat { border-left: 4px solid #d55e00; background: #fdf3ec; padding: .35em .7em;
+                           margin: .45em 0; max-width: none; }
+section#caveats p.caveat code { background: none; padding: 0; font-family: inherit; font-weight: 600; }
+@page { size: A4 portrait; margin: 14mm; }
+@media print { body { max-width: none; margin: 0; padding: 0; font-size: 10pt; } nav { display: none; }
+               h2 { break-after: avoid; } img, table, p.caveat { break-inside: avoid; }
+               section#caveats p.caveat { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
 """
 
 
@@ -388,8 +291,14 @@ def _html_inline(paragraph: Paragraph) -> str:
     )
 
 
+def _topic(caveat) -> str:
+    from ._sections import TOPICS
+
+    return TOPICS.get(caveat.topic, caveat.topic.capitalize())
+
+
 def _html(title: str, sections: list[Section]) -> str:
-    nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
+    nav = " ".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)  # spaces: the line may wrap
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -400,6 +309,9 @@ def _html(title: str, sections: list[Section]) -> str:
     for s in sections:
         parts.append(f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>')
         parts += [f"<p>{_html_inline(t)}</p>" for t in s.text]
+        parts += [
+            f'<p class="caveat"><code>{html.escape(_topic(c))}:</code> {html.escape(c.text)}</p>' for c in s.caveats
+        ]
         if s.figure is not None:
             data = base64.b64encode(_png(s.figure)).decode("ascii")
             parts.append(f'<img class="figure" alt="{html.escape(s.alt)}" src="data:image/png;base64,{data}">')
@@ -462,6 +374,7 @@ def _write_markdown(target, folder: Path, title: str, sections: list[Section]) -
         for s in sections:
             lines += [f"## {_md_escape(s.title)}", ""]
             lines += [_md_inline(t) + "\n" for t in s.text]
+            lines += [f"**{_md_escape(_topic(c))}:** {_md_escape(c.text)}\n" for c in s.caveats]
             if s.figure is not None:
                 name = f"{s.id}.png"
                 (staged / name).write_bytes(_png(s.figure))

@@ -1,13 +1,17 @@
-"""The numbers behind each report section, as DataFrames: data summary, parameters, extrapolation,
+"""The numbers behind each report section, as DataFrames: data summary, parameters, forecasts,
 compute-optimal frontier, backtest and diagnostics.
 
-Each function takes any `Draws` (a `Fit`, a `Bootstrap`, plain draws, or a
-posterior with a `.diagnostics` dict) and the data where the section needs it.
+Each function takes any `Draws` (a `Fit`, a `Bootstrap`, a posterior, plain
+draws; joint laws too) and the data where the section needs it. Forecasts and
+the frontier come from `scalejax.analysis.extrapolate` and
+`scalejax.compute_optimal`, so they carry the analysis' own predictive
+intervals; every forecast is labelled with its extrapolation distance.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from statistics import NormalDist
 
@@ -15,12 +19,18 @@ import numpy as np
 import pandas as pd
 
 from .._data import Data
-from .._draws import Draws, tails
-from .._errors import DataError
+from .._draws import Draws, quantity_interval, tails
+from .._errors import DataError, ScalejaxError
+from .._joint import GROUP_INPUT, JointLaw
 from ..analysis import compute_optimal as _compute_optimal
+from ..analysis import extrapolate as _extrapolate
 from ..solvers import STATUS_NAMES
 
 __all__ = [
+    "FLOPS_PER_PARAM_TOKEN",
+    "FRONTIER_REACH",
+    "Backtest",
+    "Part",
     "backtest_table",
     "compute_optimal_table",
     "data_of",
@@ -29,11 +39,17 @@ __all__ = [
     "extrapolation_table",
     "level_of",
     "parameter_table",
+    "parts",
     "scale_of",
 ]
 
 # k in C = k N D: training FLOPs per parameter per token of a dense transformer.
 FLOPS_PER_PARAM_TOKEN = 6.0
+# How far beyond the largest run (decades of compute, or of the first input) the report forecasts by
+# default: the frontier's far end and the larger default target. Past this a forecast is drawn grey and
+# flagged: errors of a fitted law grow with the distance (an exponent off by 0.01 moves a forecast by
+# 2% per decade), and at 1000x nothing in the runs constrains them.
+FRONTIER_REACH = 2.0
 
 
 def level_of(draws: Draws, level: float | None) -> float:
@@ -45,7 +61,7 @@ def level_of(draws: Draws, level: float | None) -> float:
 
 def data_of(draws: Draws, data=None, *, needed_by: str | None = None) -> Data | None:
     """The data behind `draws`: `data` if given (a `Data` or a DataFrame with the fit's columns),
-    else the data a `Fit` or a `Bootstrap`'s fit carries.
+    else the data the draws carry.
 
     Returns None when there is none, or raises a `DataError` naming `needed_by` when given.
     """
@@ -76,12 +92,36 @@ def is_compute_law(law) -> bool:
     return "N" in law.inputs and "D" in law.inputs
 
 
+def base_law(law):
+    """The law each group follows (a joint law's base), else the law itself."""
+    return law.base if isinstance(law, JointLaw) else law
+
+
 def scale_of(law, x: Mapping[str, np.ndarray]) -> tuple[np.ndarray, str]:
     """The horizontal axis of the report's plots: compute `6 N D` for laws of N and D, else the first input."""
     if is_compute_law(law):
-        return FLOPS_PER_PARAM_TOKEN * np.asarray(x["N"]) * np.asarray(x["D"]), "compute C = 6 N D (FLOPs)"
+        n = np.asarray(x["N"], dtype=np.float64)
+        return FLOPS_PER_PARAM_TOKEN * n * np.asarray(x["D"], dtype=np.float64), "compute C = 6 N D (FLOPs)"
     first = law.inputs[0]
     return np.asarray(x[first], dtype=np.float64), first
+
+
+def y_name(draws: Draws, data: Data | None) -> str:
+    """The name of the fitted quantity: the CSV's y column when known, else `y`."""
+    if data is not None and "y" in data.columns:
+        return str(data.columns["y"])
+    return str(draws.columns.get("y", "y"))
+
+
+def axis_label(draws: Draws, data: Data | None) -> str:
+    """The label of the horizontal axis: compute, or the first input named by its column."""
+    law = base_law(draws.law)
+    if is_compute_law(law):
+        return scale_of(law, {"N": 1.0, "D": 1.0})[1]
+    name = law.inputs[0]
+    columns = data.columns if data is not None else draws.columns
+    column = str(columns.get(name, name))
+    return column if column == name else f"{column} (input {name})"
 
 
 def center_draws(draws: Draws) -> Draws:
@@ -89,18 +129,73 @@ def center_draws(draws: Draws) -> Draws:
     return Draws(draws.law, np.asarray(draws.center_u)[None, :], columns=draws.columns)
 
 
+def _predict(p, law, x):
+    return {"y": law.predict(p, x)}
+
+
 def band(draws: Draws, x: Mapping[str, np.ndarray], level: float) -> pd.DataFrame:
-    """Predicted y at points `x`: `y` at the central estimate, `lo` and `hi` over the draws (NaN for one draw)."""
+    """The law at points `x` (the law's own encoding: group codes, not labels): `y` at the central estimate,
+    `lo` and `hi` its parameter interval (`scalejax._draws.quantity_interval`: percentiles over the draws that
+    give a finite value, or the delta method of a point fit; NaN for a single draw without a covariance)."""
     x = {k: np.asarray(v, dtype=np.float64) for k, v in x.items()}
-    y = center_draws(draws).predict_draws(x)[0]
-    if draws.n_draws < 2:
-        nan = np.full_like(y, np.nan)
-        return pd.DataFrame({"y": y, "lo": nan, "hi": nan})
-    lo_q, hi_q = tails(level)
-    values = draws.predict_draws(x)
-    return pd.DataFrame(
-        {"y": y, "lo": np.nanquantile(values, lo_q, axis=0), "hi": np.nanquantile(values, hi_q, axis=0)}
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a point where every draw fails is NaN, and shown so
+        central, lo, hi, _ = quantity_interval(draws, _predict, draws.law, x, level=level)
+    y = central["y"]
+    if draws.n_draws < 2 and not draws.is_point:
+        return pd.DataFrame({"y": y, "lo": np.full_like(y, np.nan), "hi": np.full_like(y, np.nan)})
+    return pd.DataFrame({"y": y, "lo": lo["y"], "hi": hi["y"]})
+
+
+# ---------------------------------------------------------------------------------------------- groups
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """One group of a joint law (its own draws of the base law and its runs), or the whole estimate.
+
+    Attributes:
+        label: the group's label, or None for a law without groups.
+        draws: draws of the base law for this group (the draws themselves without groups).
+        data: the group's runs (inputs of the base law), or None.
+    """
+
+    label: str | None
+    draws: Draws
+    data: Data | None
+
+
+def parts(draws: Draws, data: Data | None) -> list[Part]:
+    """The groups of a joint law, each as draws of its base law with its own runs; else one part."""
+    law = draws.law
+    if not isinstance(law, JointLaw):
+        return [Part(None, draws, data)]
+    out = []
+    for code, label in enumerate(law.groups):
+        sub = draws.select(law.base, law.group_indices(label))
+        sub_data = None
+        if data is not None:
+            keep = np.asarray(data.x[GROUP_INPUT]) == code
+            if not keep.any():
+                continue
+            sub_data = Data(
+                x={k: np.asarray(v)[keep] for k, v in data.x.items() if k != GROUP_INPUT},
+                y=data.y[keep],
+                weights=data.weights[keep],
+                groups=None if data.groups is None else data.groups[keep],
+                index=None if data.index is None else data.index[keep],
+                columns={k: v for k, v in data.columns.items() if k != GROUP_INPUT},
+            )
+        out.append(Part(str(label), sub, sub_data))
+    return out
+
+
+def group_labels(law, codes) -> np.ndarray:
+    """Group labels (text) of integer codes of a joint law."""
+    return np.asarray([str(g) for g in law.groups], dtype=object)[np.asarray(codes, dtype=np.float64).astype(int)]
+
+
+# ---------------------------------------------------------------------------------------------- numbers
 
 
 def data_summary(draws: Draws, data: Data | None) -> pd.DataFrame:
@@ -109,6 +204,8 @@ def data_summary(draws: Draws, data: Data | None) -> pd.DataFrame:
         return pd.DataFrame(columns=["column", "min", "median", "max"])
     rows = {}
     for name in draws.law.inputs:
+        if name == GROUP_INPUT and isinstance(draws.law, JointLaw):
+            continue
         rows[name] = (str(data.columns.get(name, name)), data.x[name])
     if is_compute_law(draws.law):
         rows["C"] = ("6 N D", scale_of(draws.law, data.x)[0])
@@ -119,36 +216,80 @@ def data_summary(draws: Draws, data: Data | None) -> pd.DataFrame:
     ).rename_axis("quantity")
 
 
-def parameter_table(draws: Draws, level: float) -> tuple[pd.DataFrame, str]:
-    """Central value and interval of each parameter, and a sentence saying where the interval comes from."""
-    center = pd.Series(draws.center, name="value")
+def domain(param) -> str:
+    """A parameter's range as text, e.g. `(0, inf)`."""
+    lo = "-inf" if param.lower is None else f"{param.lower:g}"
+    hi = "inf" if param.upper is None else f"{param.upper:g}"
+    return f"({lo}, {hi})"
+
+
+def parameter_table(draws: Draws, level: float, at_bound: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str]:
+    """Central value, interval and range of each parameter (with the share of draws at a bound when given),
+    and a sentence saying where the interval comes from.
+
+    Intervals come from `draws.interval`: percentiles over several draws, or
+    for a point fit the delta method in the solver's unconstrained space,
+    mapped back, so every interval lies inside its parameter's range.
+    """
+    names = list(draws.law.param_names)
     pct = f"{100 * level:g}%"
-    if draws.n_draws >= 2:
-        out = pd.DataFrame({"value": center}).join(draws.interval(level))
-        return out.rename_axis("param"), f"{pct} equal-tailed interval over {draws.n_draws} draws"
+    out = pd.DataFrame({"value": pd.Series(draws.center)}, index=pd.Index(names, name="param"))
+    if draws.n_draws >= 2 or draws.is_point:
+        out = out.join(draws.interval(level))
+    else:
+        out["lo"], out["hi"] = np.nan, np.nan
     if draws.is_point:
-        table = pd.DataFrame({"value": center, "stderr": draws.stderr()}).join(draws.interval(level))
+        out["stderr"] = draws.stderr()
+    out["range"] = [domain(p) for p in draws.law.params]
+    if at_bound is not None and draws.n_draws > 1:
+        out["at_bound"] = at_bound.reindex(names)["share"].fillna(0.0).to_numpy()
+    if draws.n_draws >= 2:
+        how = f"{pct} equal-tailed interval over the {draws.n_draws} draws ({draws.describe()})"
+    elif draws.is_point:
         z = NormalDist().inv_cdf(0.5 + level / 2)
-        return table.rename_axis("param"), (
+        how = (
             f"a point fit: {pct} interval = ± {z:.2f} Gauss-Newton standard errors in the solver's unconstrained "
-            "space, mapped back (so each stays within its parameter's bounds; local and asymptotic: a bootstrap or "
-            "a posterior gives honest intervals)"
+            "space, mapped back (so each stays within its parameter's range; local and asymptotic: a bootstrap "
+            "or a posterior gives honest intervals)"
         )
-    out = pd.DataFrame({"value": center, "lo": np.nan, "hi": np.nan})
-    return out.rename_axis("param"), "a single draw: no interval"
+    else:
+        how = "a single draw: no interval"
+    return out, how
 
 
 def default_targets(draws: Draws, data: Data | None) -> pd.DataFrame | None:
-    """Runs 10x and 100x the largest run in every input, when no targets are given."""
+    """Runs at 10x and 100x the largest run's scale (per group of a joint law), when no targets are given.
+
+    For laws of N and D both grow by the same factor (sqrt(10), then 10), so
+    compute grows 10x and 100x along the runs' own ratio of tokens to
+    parameters; for other laws the first input grows 10x and 100x. Other
+    inputs keep the largest run's values.
+    """
     if data is None:
         return None
-    scale, _ = scale_of(draws.law, data.x)
-    i = int(np.argmax(scale))
-    return pd.DataFrame({name: data.x[name][i] * np.array([10.0, 100.0]) for name in draws.law.inputs})
+    law = draws.law
+    frames = []
+    for part in parts(draws, data):
+        if part.data is None:
+            continue
+        base = part.draws.law
+        scale, _ = scale_of(base, part.data.x)
+        i = int(np.argmax(scale))
+        grow = {"N": np.sqrt([10.0, 100.0]), "D": np.sqrt([10.0, 100.0])} if is_compute_law(base) else {}
+        if not grow:
+            grow = {base.inputs[0]: np.array([10.0, 100.0])}
+        frame = pd.DataFrame({k: part.data.x[k][i] * grow.get(k, np.ones(2)) for k in base.inputs})
+        if isinstance(law, JointLaw):
+            frame[GROUP_INPUT] = part.label
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)[list(law.inputs)] if frames else None
 
 
 def targets_frame(draws: Draws, targets) -> pd.DataFrame:
-    """Targets (a DataFrame, a dict of arrays or a list of dicts) as a frame of the law's inputs."""
+    """Targets (a DataFrame, a dict of arrays or a list of dicts) as a frame of the law's inputs, numbered from 1.
+
+    A joint law's `group` column holds group labels.
+    """
     if isinstance(targets, pd.DataFrame):
         frame = targets
     elif isinstance(targets, Mapping):
@@ -160,36 +301,165 @@ def targets_frame(draws: Draws, targets) -> pd.DataFrame:
             f"targets must be a DataFrame, a dict of arrays or a list of dicts of {', '.join(draws.law.inputs)}; "
             f"got {type(targets).__name__}"
         )
-    missing = [k for k in draws.law.inputs if k not in frame.columns]
+    law = draws.law
+    missing = [k for k in law.inputs if k not in frame.columns]
     if missing:
-        raise DataError(f"targets lack {missing}; law {draws.law.name!r} needs {', '.join(draws.law.inputs)}")
-    frame = frame[list(draws.law.inputs)].astype(np.float64)
-    return frame.set_axis(pd.RangeIndex(1, len(frame) + 1, name="target"), axis=0)
-
-
-def extrapolation_table(draws: Draws, targets, level: float) -> pd.DataFrame:
-    """Predicted y at each target: the inputs, compute (for laws of N and D), `y`, `lo` and `hi`."""
-    frame = targets_frame(draws, targets)
-    x = {k: frame[k].to_numpy() for k in draws.law.inputs}
-    out = frame.copy()
-    if is_compute_law(draws.law):
-        out["C"] = scale_of(draws.law, x)[0]
-    predicted = band(draws, x, level)
-    for column in predicted:
-        out[column] = predicted[column].to_numpy()
+        raise DataError(f"targets lack {missing}; law {law.name!r} needs {', '.join(law.inputs)}")
+    if len(frame) == 0:
+        raise DataError("targets has no rows; give at least one run to forecast")
+    out = pd.DataFrame(index=pd.RangeIndex(1, len(frame) + 1, name="target"))
+    for name in law.inputs:
+        values = frame[name].to_numpy()
+        if isinstance(law, JointLaw) and name == GROUP_INPUT:
+            law.encode_input(name, pd.Series(values), column="group")  # unknown labels fail here, before any work
+            out[name] = [str(v) for v in values]
+            continue
+        try:
+            values = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"targets column {name!r} must hold numbers") from None
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"targets column {name!r} has missing or infinite values")
+        if name in law.positive_inputs and np.any(values <= 0):
+            raise DataError(f"targets column {name!r} has non-positive values; law {law.name!r} needs {name} > 0")
+        out[name] = values
     return out
 
 
-def compute_optimal_table(draws: Draws, compute, level: float) -> pd.DataFrame | None:
-    """Compute-optimal N, D, tokens per parameter and loss at each budget, with `_lo`/`_hi` over the draws.
+def target_names(draws: Draws, frame: pd.DataFrame) -> list[str]:
+    """A short name for each target: its inputs (`N=70B, D=1.4T`), with its group for a joint law."""
+    law = draws.law
+    names = []
+    for _, row in frame.iterrows():
+        parts_ = [f"{k}={short(k, row[k])}" for k in law.inputs if k != GROUP_INPUT or not isinstance(law, JointLaw)]
+        name = ", ".join(parts_)
+        if isinstance(law, JointLaw):
+            name = f"{row[GROUP_INPUT]}: {name}"
+        names.append(name)
+    return names
+
+
+def si(value: float) -> str:
+    """A count in short form: 70B, 1.4T, 350M, 12K (3 significant digits; below 1,000 or from 1e15 as `.3g`)."""
+    v = float(value)
+    if 1e3 <= abs(v) < 1e15:
+        for factor, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+            if abs(v) >= factor:
+                return f"{v / factor:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
+def short(name: str, value) -> str:
+    """An input's value in a label: counts (N, D) in short form, anything else as `.3g`."""
+    return si(value) if name in ("N", "D") else f"{float(value):.3g}"
+
+
+def largest_scale(draws: Draws, data: Data | None) -> dict[str | None, float]:
+    """The largest run's scale (compute, or the first input) overall (key None) and per group of a joint law."""
+    if data is None:
+        return {}
+    out = {None: float(np.max(scale_of(draws.law, data.x)[0]))}
+    if isinstance(draws.law, JointLaw):
+        for part in parts(draws, data):
+            out[part.label] = float(np.max(scale_of(part.draws.law, part.data.x)[0]))
+    return out
+
+
+def distance(scale, label, largest: dict) -> float:
+    """Decades (log10) of `scale` beyond the largest run's scale (of the same group when there is one)."""
+    top = largest.get(label, largest.get(None))
+    if top is None or not top > 0:
+        return float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.log10(float(scale) / top))
+
+
+def predictive(draws: Draws, new, **kwargs) -> tuple[pd.DataFrame, str]:
+    """`scalejax.analysis.extrapolate` of the draws, and how its predictive interval was made (a phrase).
+
+    Draws without a noise scale get the parameter interval only (predictive
+    columns NaN): a forecast of one run's value needs the noise.
+    """
+    has_noise = "sigma" in draws.noise and np.all(np.isfinite(draws.noise["sigma"]))
+    table = _extrapolate(draws, new, noise=None if has_noise else 0.0, **kwargs)
+    if not has_noise:
+        table["y_pred_lo"], table["y_pred_hi"] = np.nan, np.nan
+        return table, "no predictive interval: these draws carry no noise scale"
+    calibrated = any("calibrat" in str(k).lower() and table.attrs[k] for k in table.attrs)
+    return table, ("calibrated predictive interval" if calibrated else "predictive interval")
+
+
+def extrapolation_table(draws: Draws, targets, level: float, data: Data | None = None) -> pd.DataFrame:
+    """Forecasts at the targets: the inputs, compute (laws of N and D), `distance` (decades beyond the largest
+    run), `y` at the central estimate, `lo`, `hi` (parameter interval) and `pred_lo`, `pred_hi` (predictive
+    interval of one run's measured value, from `scalejax.analysis.extrapolate`).
+
+    `attrs` hold `names` (a short name per target) and `predictive` (how the
+    predictive interval was made).
+    """
+    frame = targets_frame(draws, targets)
+    law = draws.law
+    out = frame.copy()
+    numeric = {k: frame[k].to_numpy() for k in law.inputs if not (isinstance(law, JointLaw) and k == GROUP_INPUT)}
+    if is_compute_law(law):
+        out["C"] = scale_of(law, numeric)[0]
+    scale = scale_of(law, numeric)[0] if is_compute_law(law) else frame[law.inputs[0]].to_numpy(dtype=np.float64)
+    largest = largest_scale(draws, data)
+    labels = frame[GROUP_INPUT] if isinstance(law, JointLaw) else [None] * len(frame)
+    out["distance"] = [distance(s, g, largest) for s, g in zip(scale, labels, strict=True)]
+    try:
+        table, how = predictive(draws, frame.reset_index(drop=True), level=level)
+        out["y"] = table["y"].to_numpy()
+        out["lo"], out["hi"] = table["y_lo"].to_numpy(), table["y_hi"].to_numpy()
+        out["pred_lo"], out["pred_hi"] = table["y_pred_lo"].to_numpy(), table["y_pred_hi"].to_numpy()
+    except ScalejaxError as err:  # some draws predict nothing finite there: the draws that do give the band
+        x = dict(numeric)
+        if isinstance(law, JointLaw):
+            x[GROUP_INPUT] = law.encode_input(GROUP_INPUT, frame[GROUP_INPUT].reset_index(drop=True)).to_numpy()
+        banded = band(draws, x, level)
+        out["y"], out["lo"], out["hi"] = banded["y"].to_numpy(), banded["lo"].to_numpy(), banded["hi"].to_numpy()
+        out["pred_lo"], out["pred_hi"] = np.nan, np.nan
+        how = f"no predictive interval: {err}"
+    out.attrs["names"] = target_names(draws, frame)
+    out.attrs["predictive"] = how
+    out.attrs["level"] = level
+    return out
+
+
+def _budgets_frontier(part: Part, compute: np.ndarray, level: float) -> pd.DataFrame:
+    table = _compute_optimal(part.draws, compute, flops_per_param_token=FLOPS_PER_PARAM_TOKEN, level=level)
+    try:
+        pred, how = predictive(part.draws, None, compute=compute, level=level)
+        table["loss_pred_lo"], table["loss_pred_hi"] = pred["y_pred_lo"].to_numpy(), pred["y_pred_hi"].to_numpy()
+    except ScalejaxError as err:
+        table["loss_pred_lo"], table["loss_pred_hi"] = np.nan, np.nan
+        how = f"no predictive interval: {err}"
+    table.attrs["predictive"] = how
+    return table
+
+
+def compute_optimal_table(draws: Draws, compute, level: float, data: Data | None = None) -> pd.DataFrame | None:
+    """Compute-optimal N, D, tokens per parameter and loss at each budget, with `_lo`/`_hi` (parameter
+    intervals), `loss_pred_lo`/`loss_pred_hi` (predictive interval of one run at the optimum) and `distance`
+    (decades beyond the largest run); one block of rows per group of a joint law (column `group`).
 
     `scalejax.compute_optimal` (closed form for Chinchilla, a differentiable
     1-D search for any other law of N and D); None for laws of other inputs.
     """
-    if set(draws.law.inputs) != {"N", "D"}:
+    if set(base_law(draws.law).inputs) != {"N", "D"}:
         return None
-    compute = np.asarray(compute, dtype=np.float64)
-    return _compute_optimal(draws, compute, flops_per_param_token=FLOPS_PER_PARAM_TOKEN, level=level)
+    compute = np.atleast_1d(np.asarray(compute, dtype=np.float64))
+    largest = largest_scale(draws, data)
+    frames = []
+    for part in parts(draws, data):
+        table = _budgets_frontier(part, compute, level)
+        table.insert(1, "distance", [distance(c, part.label, largest) for c in compute])
+        if part.label is not None:
+            table.insert(0, GROUP_INPUT, part.label)
+        frames.append(table)
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["predictive"] = frames[0].attrs["predictive"]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,10 +467,12 @@ class Backtest:
     """A holdout backtest (`scalejax.analysis.backtest` of the draws): fit on the smaller runs, predict the largest.
 
     Attributes:
-        table: one row per held-out run: its inputs, `scale`, `observed`, `y`, `lo`, `hi`, `rel_error`.
+        table: one row per held-out run: its inputs, `scale`, `observed`, `y`, `lo`, `hi` (parameter interval),
+            `pred_lo`, `pred_hi` (predictive interval), `rel_error`.
         train_scale: the largest scale (compute or first input) fitted.
         n_train, n_holdout: runs fitted and runs held out.
         method: how the draws were refitted, in words.
+        warnings: what the refit warned about (a bound, an unidentified parameter...).
     """
 
     table: pd.DataFrame
@@ -208,9 +480,10 @@ class Backtest:
     n_train: int
     n_holdout: int
     method: str
+    warnings: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, float]:
-        """Mean and largest absolute relative error, and the share of held-out runs inside the interval."""
+        """Mean and largest absolute relative error, and the share of held-out runs inside each interval."""
         t = self.table
         out = {
             "mean_abs_rel_error": float(np.mean(np.abs(t["rel_error"]))),
@@ -218,6 +491,10 @@ class Backtest:
         }
         if t["lo"].notna().all():
             out["share_inside_interval"] = float(np.mean((t["observed"] >= t["lo"]) & (t["observed"] <= t["hi"])))
+        if t["pred_lo"].notna().all():
+            out["share_inside_predictive"] = float(
+                np.mean((t["observed"] >= t["pred_lo"]) & (t["observed"] <= t["pred_hi"]))
+            )
         return out
 
 
@@ -230,7 +507,10 @@ def backtest_table(draws: Draws, data: Data, level: float, *, holdout: float = 0
     leaves together; the draws are made again on the rest as they were made
     (`Draws.refit`: a bootstrap with the same scheme and at most
     `max_resamples` resamples, a fit from the full fit's distinct optima).
+    What the refit warns about is kept in `Backtest.warnings`.
     """
+    from .._data import DataWarning
+    from .._fit import FitWarning
     from ..analysis import backtest
 
     law = draws.law
@@ -241,20 +521,40 @@ def backtest_table(draws: Draws, data: Data, level: float, *, holdout: float = 0
     n_hold = max(1, round(holdout * live))
     if live - n_hold < law.n_params + 1:
         return None
-    table = backtest(draws, by=by, holdout=n_hold, n_boot=max_resamples, level=level, tie_rtol=0.01, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = backtest(draws, by=by, holdout=n_hold, n_boot=max_resamples, level=level, tie_rtol=0.01, seed=0)
+    notes = []
+    for w in caught:
+        if issubclass(w.category, FitWarning | DataWarning) or w.category.__name__ == "PosteriorWarning":
+            notes.append(str(w.message))
+        else:  # not the refit's finding: pass it on unchanged
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     summary = table.attrs["summary"]
+    notes += [str(n) for n in summary.get("warnings", ())]
     if summary["n_train"] < law.n_params + 1:
         return None
     inputs = list(law.inputs)
     frame = table[inputs].reset_index(drop=True)
+    if isinstance(law, JointLaw) and frame[GROUP_INPUT].dtype.kind in "biuf":
+        frame[GROUP_INPUT] = group_labels(law, frame[GROUP_INPUT])
     frame["scale"] = table["scale"].to_numpy()
     frame["observed"] = table["y"].to_numpy()
     frame["y"] = table["y_hat"].to_numpy()
     banded = draws.n_draws > 1 or draws.is_point
     frame["lo"] = table["y_lo"].to_numpy() if banded else np.nan
     frame["hi"] = table["y_hi"].to_numpy() if banded else np.nan
+    frame["pred_lo"] = table["y_pred_lo"].to_numpy()
+    frame["pred_hi"] = table["y_pred_hi"].to_numpy()
     frame["rel_error"] = table["rel_error"].to_numpy()
-    return Backtest(frame, summary["train_scale"], summary["n_train"], summary["n_holdout"], summary["refit"])
+    return Backtest(
+        frame,
+        summary["train_scale"],
+        summary["n_train"],
+        summary["n_holdout"],
+        summary["refit"],
+        tuple(dict.fromkeys(notes)),
+    )
 
 
 def refit_kind(method: str) -> str:
@@ -268,19 +568,28 @@ _STAT_LABELS = {
     "seed": "seed",
     "n_resamples": "resamples drawn",
     "n_converged": "converged",
-    "n_failed": "resamples excluded (no lane converged)",
-    "n_rescued": "resamples rescued by another warm start",
+    "n_failed": "resamples excluded (no start converged)",
+    "n_rescued": "resamples where another warm start found a better optimum",
+    "n_underdetermined": "resamples with fewer distinct runs than parameters",
     "n_points": "weighted points",
     "dof": "residual degrees of freedom",
     "n_starts": "starts",
     "n_at_best": "starts at the best optimum",
     "objective": "objective at the optimum",
     "residual_sd": "residual standard deviation (fitted scale)",
+    "likelihood": "likelihood",
+    "method": "sampler",
+    "chains": "chains",
+    "draws_per_chain": "draws per chain",
+    "rhat_max": "largest R-hat",
+    "ess_min": "smallest effective sample size",
+    "divergences": "divergent transitions",
 }
 
 
 def diagnostics_table(draws: Draws) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The estimate's statistics (`item`, `value`) and, when it has per-parameter diagnostics, a table of them."""
+    """The estimate's statistics (`item`, `value`) and, when it has per-parameter diagnostics (R-hat, ESS), a
+    table of them (one row per parameter)."""
     rows: list[tuple[str, object]] = [("draws", draws.n_draws), ("made by", draws.describe())]
     columns = {}
     for key, value, nested in _flat_stats(draws.stats):
@@ -289,13 +598,14 @@ def diagnostics_table(draws: Draws) -> tuple[pd.DataFrame, pd.DataFrame | None]:
                 prefix = "starts of the full-data fit ended" if nested else "starts ended"
                 rows += [(f"{prefix} {k}", _scalar(v)) for k, v in value.items() if k != "converged"]
             else:
-                columns[key] = pd.Series({str(k): _scalar(v) for k, v in value.items()})
+                label = {"rhat": "R-hat", "r_hat": "R-hat", "ess": "ESS"}.get(key, key)
+                columns[label] = pd.Series({str(k): _scalar(v) for k, v in value.items()})
             continue
         label = _STAT_LABELS.get(key, key)
         if key == "n_converged":
             label = "starts converged" if "n_starts" in draws.stats or nested else "resamples converged"
-        if nested and label == "starts":
-            label = "starts of the full-data fit"
+        if nested:
+            label = {"starts": "starts of the full-data fit"}.get(label, f"full-data fit: {label}")
         rows.append((label, _scalar(value)))
     samples = draws.samples.to_numpy()
     rows.append(("draws with non-finite parameters", int(np.sum(~np.all(np.isfinite(samples), axis=1)))))
@@ -315,18 +625,19 @@ def _flat_stats(stats: Mapping):
             yield key, value, False
 
 
-def lane_outcomes(draws: Draws) -> dict[str, int]:
-    """Counts for the diagnostics bar chart: resamples, else starts by status, else finite draws."""
+def outcomes(draws: Draws) -> tuple[dict[str, int], str]:
+    """Counts for the diagnostics chart and what they count: resamples, else starts by status, else draws."""
     stats = draws.stats
     if "n_resamples" in stats:
-        return {"converged": stats["n_converged"], "excluded": stats["n_failed"]}
+        counts = {"converged": int(stats["n_converged"]), "excluded (no start converged)": int(stats["n_failed"])}
+        return counts, "resamples"
     if "status_counts" in stats:
         counts = {name: 0 for name in STATUS_NAMES.values()}
-        counts.update(stats["status_counts"])
-        return counts
+        counts.update({k: int(v) for k, v in stats["status_counts"].items()})
+        return counts, "starts of the fit"
     samples = draws.samples.to_numpy()
     finite = int(np.sum(np.all(np.isfinite(samples), axis=1)))
-    return {"finite draws": finite, "non-finite draws": draws.n_draws - finite}
+    return {"finite": finite, "not finite": draws.n_draws - finite}, "draws"
 
 
 def _scalar(value):
