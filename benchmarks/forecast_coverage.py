@@ -14,7 +14,9 @@ its protocol (fit the smaller runs, forecast the larger ones):
   is the uncalibrated one here; the table reports the under-determined resamples.
 - olmo_chain: OLMo ladder (4 sizes x 4 token multipliers), task bpb from
   (N, D) on the final checkpoints (Chinchilla law), then accuracy from bpb on
-  every checkpoint (sigmoid), chained to the 7B and 13B targets for 8 tasks.
+  every checkpoint (sigmoid), chained to the 7B and 13B targets for 8 tasks
+  (`ladder_lastckpt.py`: last checkpoint, no smoothing or anchor, WinoGrande
+  in place of MMLU; not the paper's protocol, which `law_validation.py` uses).
 - misfitting: the (Mis)Fitting sweep's final checkpoints, best learning rate
   per (N, D) (81 runs), top 10% of compute held out.
 - datablations_<set>: Muennighoff et al.'s data-constrained law, fit on the
@@ -65,7 +67,8 @@ from scalejax._noise import scale_key
 from scalejax.analysis import interval_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from law_validation import LADDER_STARTS, OLMO_TASKS, gadre_frame, olmo_frames
+from ladder_lastckpt import LADDER_STARTS, OLMO_TASKS, olmo_frames
+from law_validation import gadre_frame
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 LEVEL = 0.95

@@ -35,7 +35,8 @@ from scalejax.solvers import CONVERGED, solve_starts
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from law_validation import DATA, LADDER_STARTS, OLMO_TASKS, gadre_downstream_frame, gadre_frame, olmo_frames  # noqa: E402
+from ladder_lastckpt import LADDER_STARTS, OLMO_TASKS, olmo_frames  # noqa: E402
+from law_validation import DATA, gadre_downstream_frame, gadre_frame  # noqa: E402
 
 X_ND = {"N": "N", "D": "D"}
 # The 16 starts tests/test_bootstrap.py uses on the misfitting sweep.
