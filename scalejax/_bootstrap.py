@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ._data import Data
-from ._draws import Draws, map_draws, tails
+from ._draws import Draws, map_draws, tails, with_roles
 from ._errors import ScalejaxError
 from ._fit import Fit, FitWarning, _residual_jacobian, best_lanes, fit, solver_config
 from ._law import plain_method
@@ -151,11 +151,11 @@ class Bootstrap(Draws):
         out = out.join(self.interval(level, method))
         noise = self.noise_table(level)
         if not len(noise):
-            return out
+            return with_roles(self.law, out)
         noise = noise.assign(median=[float(np.nanmedian(self.noise[k])) for k in noise.index]).rename(
             columns={"sd": "std"}
         )
-        return pd.concat([out, noise[list(out.columns)]])
+        return with_roles(self.law, pd.concat([out, noise[list(out.columns)]]))
 
     @plain_method
     def refit(self, data: Data, *, n: int | None = None, seed: int = 0, level: float | None = None) -> Draws:
@@ -316,6 +316,8 @@ def bootstrap(
     solver: SolverConfig | None = None,
     lanes_per_call: int | None = None,
     noise: str = "auto",
+    fixed=None,
+    tied=(),
     progress: bool | None = None,
 ) -> Bootstrap:
     """Fit `law` to `n` resamples of the data at once.
@@ -324,8 +326,8 @@ def bootstrap(
         law: a `Law` or a built-in law's name; or a `Fit` to resample (its data,
             loss and optimum are reused, and `frame`, `x`, `y`, `weights`,
             `group`, `loss`, `delta` and `starts` must be left out).
-        frame, x, y, weights, group, loss, delta, over_weight, starts, method, max_steps:
-            as in `scalejax.fit` (the full-data fit uses `starts`).
+        frame, x, y, weights, group, loss, delta, over_weight, starts, method, max_steps, fixed, tied:
+            as in `scalejax.fit` (the full-data fit uses `starts`; every resample keeps `fixed` and `tied`).
         solver: a `SolverConfig` for the resample lanes (default: warm lanes, exact
             Huber curvature, light damping; the full-data fit uses the defaults).
         n: number of resamples.
@@ -367,7 +369,16 @@ def bootstrap(
         raise ScalejaxError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     tails(level)
     if isinstance(law, Fit):
-        given = {"frame": frame, "x": x, "y": y, "weights": weights, "group": group, "starts": starts}
+        given = {
+            "frame": frame,
+            "x": x,
+            "y": y,
+            "weights": weights,
+            "group": group,
+            "starts": starts,
+            "fixed": fixed,
+            "tied": tied,
+        }
         clash = [k for k, v in given.items() if v is not None]
         if clash:
             raise ScalejaxError(f"bootstrap of a Fit reuses its data and loss; leave out {', '.join(clash)}")
@@ -390,6 +401,8 @@ def bootstrap(
             max_steps=max_steps,
             level=level,
             noise=noise,
+            fixed=fixed,
+            tied=tied,
             progress=progress,
         )
     data, law = result.data, result.law

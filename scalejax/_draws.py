@@ -519,7 +519,7 @@ class Draws(eqx.Module):
         out = pd.DataFrame({"value": [center[k] for k in names], "sd": sd}, index=pd.Index(names, name="param"))
         out = out.join(self.interval(level))
         noise = self.noise_table(level)
-        return pd.concat([out, noise]) if len(noise) else out
+        return with_roles(self.law, pd.concat([out, noise]) if len(noise) else out)
 
     @plain_method
     def stderr(self) -> np.ndarray:
@@ -785,3 +785,43 @@ def law_inputs(law: Law, new, columns: Mapping[str, str]) -> dict[str, np.ndarra
             raise DataError(f"new input {name!r} has non-positive values; law {law.name!r} needs {name} > 0")
         out[name] = values
     return dict(zip(out, np.broadcast_arrays(*out.values()), strict=True))
+
+
+# Columns of a parameter table that hold a value, and those that hold a spread.
+_VALUE_COLUMNS = ("value", "median", "mean", "lo", "hi")
+_SPREAD_COLUMNS = ("sd", "std", "stderr")
+
+
+def with_roles(law, table: pd.DataFrame) -> pd.DataFrame:
+    """A parameter table with every parameter of a constrained law's base, in its order, and a `role` column.
+
+    Fixed parameters show their value (spread 0, interval the value itself),
+    tied ones repeat the row of the parameter they are tied to; rows that are
+    not law parameters (noise) follow with role `"noise"`. Tables of
+    unconstrained laws are returned as they are.
+    """
+    roles = getattr(law, "roles", None)
+    if roles is None or not hasattr(law, "base"):
+        return table
+    rows = []
+    for name, role in roles().items():
+        if role == "free":
+            row = table.loc[name].copy()
+        elif role == "fixed":
+            value = law.fixed_values[name]
+            row = pd.Series(np.nan, index=table.columns, dtype=np.float64)
+            for c in table.columns:
+                if c in _VALUE_COLUMNS:
+                    row[c] = value
+                elif c in _SPREAD_COLUMNS:
+                    row[c] = 0.0
+        else:
+            row = table.loc[role.removeprefix("tied to ")].copy()
+        row.name = name
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=table.columns)
+    out["role"] = list(roles().values())
+    rest = table.loc[[k for k in table.index if k not in law.param_names]].assign(role="noise")
+    out = pd.concat([out, rest]) if len(rest) else out
+    return out.rename_axis(table.index.name or "param")
+

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import equinox as eqx
@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ._data import Data
-from ._draws import Draws
+from ._draws import Draws, with_roles
 from ._errors import FitError, LawError, ScalejaxError
+from ._constrain import constrain
 from ._law import Law, plain_method
 from ._noise import NOISE_KINDS, NoiseModel, default_by, fit_noise, noise_features
 from ._objectives import Loss, make_loss, residuals
@@ -217,7 +218,7 @@ class Fit(Draws):
             {"value": [self.params[k] for k in self.law.param_names], "stderr": self.stderr()},
             index=pd.Index(self.law.param_names, name="param"),
         )
-        return out.join(self.interval(level))
+        return with_roles(self.law, out.join(self.interval(level)))
 
 
 class _Assessment(NamedTuple):
@@ -490,6 +491,8 @@ def fit(
     solver: SolverConfig | None = None,
     level: float = 0.95,
     noise: str = "auto",
+    fixed: Mapping[str, float] | None = None,
+    tied: Sequence[Sequence[str]] = (),
     progress: bool | None = None,
 ) -> Fit:
     """Fit `law` to the data from every start at once and keep the best optimum.
@@ -518,6 +521,11 @@ def fit(
             log score), `"constant"`, `"log_linear"` (in log10 compute, or in the law's
             first positive input) or `"log_linear_tpp"` (also in log10 tokens per
             parameter; laws of N and D). See `Fit.noise_model`.
+        fixed: parameter name -> value held fixed (e.g. `{"alpha": 0.34}`); the others are fitted.
+        tied: groups of parameter names that share one value (e.g. `[("alpha", "beta")]`).
+            With either, the fit's law is `scalejax.constrain(law, fixed=..., tied=...)`: its
+            parameters are the free ones, its tables list every parameter with its `role`
+            (`"free"`, `"fixed"`, `"tied to alpha"`), and starts may be given for the full law.
         progress: show a progress bar over the starts (None: only in a terminal
             or notebook, and only once the call has run 2 s).
 
@@ -533,7 +541,7 @@ def fit(
         >>> sorted(fit.params)
         ['A', 'B', 'E', 'alpha', 'beta']
     """
-    law = get_law(law)
+    law, starts = constrained(law, fixed, tied, starts)
     loss = make_loss(loss, delta, over_weight)
     config = solver_config(solver, max_steps)
     if noise not in (*NOISE_KINDS, "auto"):
@@ -567,6 +575,17 @@ def fit(
             stacklevel=2,
         )
     return result
+
+
+def constrained(law, fixed, tied, starts=None):
+    """The law to fit with `fixed` and `tied` applied, and the starts reduced to its free parameters."""
+    law = get_law(law)
+    if not fixed and not tied:
+        return law, starts
+    law = constrain(law, fixed=fixed, tied=tied)
+    if starts is not None and hasattr(law, "free"):
+        starts = law.free(starts)
+    return law, starts
 
 
 def solver_config(solver: SolverConfig | None, max_steps: int | None, base: SolverConfig | None = None) -> SolverConfig:

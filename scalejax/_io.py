@@ -26,6 +26,7 @@ from ._data import Data
 from ._draws import Draws, _copy
 from ._errors import LawError, ScalejaxError
 from ._fit import Fit
+from ._constrain import ConstrainedLaw, constrain
 from ._joint import JointLaw, joint
 from ._law import Law
 from ._noise import NOISE_KINDS, NoiseModel
@@ -133,7 +134,23 @@ def _law_header(law: Law) -> dict:
             "groups": [_jsonable(g) for g in law.groups],
             "shared": list(law.shared),
         }
+    if isinstance(law, ConstrainedLaw):
+        out["constrained"] = {
+            "base": _law_header(law.base),
+            "fixed": [[k, float(v)] for k, v in law.fixed],
+            "tied": [list(g) for g in law.tied],
+        }
     return out
+
+
+def _constrained_law(spec: dict, path: Path) -> Law:
+    """A constrained law from its header: the base (built in, or a joint law of one) with its fixed and tied."""
+    try:
+        base = _resolve_law(spec["base"], None, path)
+        fixed = {str(k): float(v) for k, v in spec["fixed"]}
+        return constrain(base, fixed=fixed, tied=[tuple(str(n) for n in g) for g in spec["tied"]])
+    except (LawError, TypeError, KeyError, ValueError) as err:
+        raise ScalejaxError(f"{path}: damaged constrained law in the header ({err})") from None
 
 
 def _resolve_law(meta, law: Law | None, path: Path) -> Law:
@@ -142,7 +159,9 @@ def _resolve_law(meta, law: Law | None, path: Path) -> Law:
     name = meta["name"]
     if law is None:
         spec = meta.get("joint")
-        if isinstance(spec, dict) and spec.get("base") in available():
+        if isinstance(meta.get("constrained"), dict):
+            law = _constrained_law(meta["constrained"], path)
+        elif isinstance(spec, dict) and spec.get("base") in available():
             try:
                 law = joint(spec["base"], groups=list(spec["groups"]), shared=list(spec["shared"]))
             except (LawError, TypeError, KeyError) as err:

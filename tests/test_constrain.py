@@ -148,3 +148,30 @@ def test_a_fixed_value_on_a_closed_bound_is_allowed():
     law = constrain("chinchilla", fixed={"E": 0.0})
     y = law.predict({"A": 400.0, "B": 1000.0, "alpha": 0.3, "beta": 0.3}, {"N": np.array([1e9]), "D": np.array([1e10])})
     assert y[0] == pytest.approx(400 / 1e9**0.3 + 1000 / 1e10**0.3)
+
+
+def test_fit_bootstrap_and_posterior_take_fixed_and_tied_and_tables_show_them(example_frame, tmp_path):
+    """`sj.fit(fixed=, tied=)` is the reduced law's SciPy fit; every table lists each parameter with its role."""
+    fixed, tied = {"E": 1.8}, [("alpha", "beta")]
+    starts = {k: np.array([s[i] for s in STARTS]) for i, k in enumerate(("E", "A", "B", "alpha", "beta"))}
+    x = {"N": "N", "D": "D"}
+    fit = sj.fit("chinchilla", example_frame, x=x, y="loss", fixed=fixed, tied=tied, starts=starts)
+    ref, ref_cost = _scipy_reduced(example_frame, fixed, tied, "huber")
+    assert fit.objective == pytest.approx(ref_cost, rel=1e-6)
+    table = fit.table()
+    assert list(table.index) == ["E", "A", "B", "alpha", "beta"]
+    assert list(table.role) == ["fixed", "free", "free", "free", "tied to alpha"]
+    assert table.loc["E", ["value", "lo", "hi", "stderr"]].tolist() == [1.8, 1.8, 1.8, 0.0]
+    assert table.loc["beta"].drop("role").equals(table.loc["alpha"].drop("role"))
+    for k, v in ref.items():
+        assert table.loc[k, "value"] == pytest.approx(v, rel=2e-4)
+    assert sj.load(sj.save(fit, tmp_path / "fit.npz")) == fit  # the constrained law travels with the result
+
+    boot = sj.bootstrap("chinchilla", example_frame, x=x, y="loss", n=16, fixed=fixed, tied=tied, starts=starts)
+    assert boot.law == fit.law and boot.table().loc["E", "std"] == 0.0
+    assert list(boot.table().role.iloc[-1:]) == ["noise"]
+    with pytest.raises(sj.ScalejaxError, match="fixed"):
+        sj.bootstrap(fit, n=4, fixed=fixed)
+    post = sj.posterior("chinchilla", example_frame, x=x, y="loss", fixed=fixed, method="laplace", draws=200)
+    assert post.law.param_names == ("A", "B", "alpha", "beta")
+    assert post.table().loc["E", "sd"] == 0.0 and post.table().loc["beta", "role"] == "free"

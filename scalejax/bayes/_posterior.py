@@ -24,9 +24,9 @@ import pandas as pd
 from numpyro.infer.hmc import hmc
 
 from .._data import Data, as_table
-from .._draws import Draws, tails
+from .._draws import Draws, tails, with_roles
 from .._errors import DataError, FitError, LawError, ScalejaxError, describe_rows
-from .._fit import Fit, fit, make_data, residual_noise
+from .._fit import Fit, constrained, fit, make_data, residual_noise
 from .._joint import GROUP_INPUT, joint
 from .._law import Law, plain_method
 from .._noise import NoiseModel, noise_features
@@ -250,7 +250,7 @@ class Posterior(Draws):
                 "ess": self.diagnostics["ess"].get(k, np.nan),
                 "ess_tail": self.diagnostics.get("ess_tail", {}).get(k, np.nan),
             }
-        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("param")
+        return with_roles(self.law, pd.DataFrame.from_dict(rows, orient="index").rename_axis("param"))
 
     @plain_method
     def predictive_draws(
@@ -549,6 +549,8 @@ def posterior(
     dense_mass: bool = True,
     chain_method: str = "sequential",
     warn: bool = True,
+    fixed: Mapping[str, float] | None = None,
+    tied: Sequence[Sequence[str]] = (),
     progress: bool | None = None,
 ) -> Posterior:
     """Bayesian fit of `law`: posterior draws of its parameters with NUTS (or a Laplace approximation).
@@ -608,6 +610,8 @@ def posterior(
             of one compiled shape.
         warn: warn (`PosteriorWarning`) when R-hat > 1.01, bulk or tail ESS < 100 per chain or
             any transition diverged.
+        fixed, tied: parameters held at values, and groups sharing one value, as in `scalejax.fit`
+            (priors are then given for the free parameters only).
         progress: a progress bar over the chains (sequential chains only; None:
             in a terminal or notebook, once sampling has run 2 s).
 
@@ -627,7 +631,7 @@ def posterior(
         Juarez and Steel 2010, Model-based clustering of non-Gaussian panel data
         based on skew-t distributions (the Gamma(2, 0.1) prior on nu).
     """
-    base = get_law(law)
+    base, starts = constrained(law, fixed, tied, starts)
     frame = as_table(frame)
     _check_settings(likelihood, method, chain_method, chains, draws, max_tree_depth, target_accept, floor, level)
     warmup = max(200, draws // 2) if warmup is None else warmup
