@@ -824,4 +824,3 @@ def with_roles(law, table: pd.DataFrame) -> pd.DataFrame:
     rest = table.loc[[k for k in table.index if k not in law.param_names]].assign(role="noise")
     out = pd.concat([out, rest]) if len(rest) else out
     return out.rename_axis(table.index.name or "param")
-

@@ -11,10 +11,10 @@ import jax
 import numpy as np
 import pandas as pd
 
+from ._constrain import constrain
 from ._data import Data
 from ._draws import Draws, with_roles
 from ._errors import FitError, LawError, ScalejaxError
-from ._constrain import constrain
 from ._law import Law, plain_method
 from ._noise import NOISE_KINDS, NoiseModel, default_by, fit_noise, noise_features
 from ._objectives import Loss, make_loss, residuals

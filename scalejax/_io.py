@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from ._bootstrap import SCHEMES, Bootstrap
+from ._constrain import ConstrainedLaw, constrain
 from ._data import Data
 from ._draws import Draws, _copy
 from ._errors import LawError, ScalejaxError
 from ._fit import Fit
-from ._constrain import ConstrainedLaw, constrain
 from ._joint import JointLaw, joint
 from ._law import Law
 from ._noise import NOISE_KINDS, NoiseModel

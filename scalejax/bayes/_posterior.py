@@ -32,7 +32,6 @@ from .._law import Law, plain_method
 from .._noise import NoiseModel, noise_features
 from .._objectives import make_loss
 from .._progress import Progress
-from ..laws import get as get_law
 from ..solvers._newton import newton_minimize
 from ..solvers._status import STATUS_NAMES
 from . import _arviz
