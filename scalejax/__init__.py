@@ -20,6 +20,9 @@ from ._bootstrap import Bootstrap as Bootstrap
 from ._bootstrap import bootstrap as bootstrap
 from ._compile_cache import clear_compile_cache as clear_compile_cache
 from ._compile_cache import enable_compile_cache as enable_compile_cache
+from ._constrain import ConstrainedLaw as ConstrainedLaw
+from ._constrain import constrain as constrain
+from ._constrain import expand as expand
 from ._data import Data as Data
 from ._data import DataWarning as DataWarning
 from ._draws import Draws as Draws
@@ -76,6 +79,7 @@ def __dir__():
 
 __all__ = [
     "Bootstrap",
+    "ConstrainedLaw",
     "Data",
     "DataError",
     "DataWarning",
@@ -97,8 +101,10 @@ __all__ = [
     "bootstrap",
     "clear_compile_cache",
     "compute_optimal",
+    "constrain",
     "datasets",
     "enable_compile_cache",
+    "expand",
     "fit",
     "fit_many",
     "functional",

@@ -366,7 +366,8 @@ def _cmd_fit(args) -> int:
     lines = [
         f"law {law.name}: {law.equation}",
         f"{data.n} runs from {display(args.csv)}; loss {loss.kind} (delta {loss.delta:g}); {seconds:.2f} s",
-        f"starts: {result.n_starts}, converged: {result.n_converged}, at the best optimum: {result.n_at_best}",
+        f"starts: {result.stats['n_screened']} screened, {result.n_starts} polished, converged: "
+        f"{result.n_converged}, at the best optimum: {result.n_at_best}",
         f"objective: {result.objective:.10g}",
     ]
     if boot is not None:
@@ -390,7 +391,8 @@ def _cmd_fit(args) -> int:
             "objective": float(result.objective),
             "stderr": {k: float(v) for k, v in result.table()["stderr"].items()},
             "n_points": int(data.n),
-            "n_starts": int(result.n_starts),
+            "n_starts": int(result.stats["n_screened"]),
+            "n_starts_polished": int(result.n_starts),
             "n_starts_converged": int(result.n_converged),
             "n_at_best": int(result.n_at_best),
             "loss": loss.kind,

@@ -5,6 +5,7 @@ its own entry points, and the tests do the same with `jax.enable_x64`.
 """
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -17,6 +18,11 @@ import scalejax as sj
 settings.register_profile("scalejax", derandomize=True, deadline=None)
 settings.register_profile("explore", deadline=None)
 settings.load_profile("scalejax")
+
+# The command line turns JAX's persistent compilation cache on (`scalejax.cli.run`); tests call it in
+# this process, and the cache would then stay on for every later test, writing to the user's cache
+# folder. Off for the suite; tests of the cache turn it on for their own processes.
+os.environ.setdefault("SCALEJAX_COMPILE_CACHE", "0")
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:

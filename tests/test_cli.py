@@ -55,8 +55,8 @@ def test_fit_writes_json_matching_the_python_api(good_csv, tmp_path, capsys):
     for name, value in reference.params.items():
         assert payload["params"][name] == pytest.approx(value, rel=1e-9)
     assert payload["objective"] == pytest.approx(reference.objective, rel=1e-12)
-    assert payload["n_starts"] == 4500
-    assert 1 <= payload["n_at_best"] <= payload["n_starts_converged"] <= 4500
+    assert payload["n_starts"] == 4500 and payload["n_starts_polished"] == reference.n_starts
+    assert 1 <= payload["n_at_best"] <= payload["n_starts_converged"] <= payload["n_starts_polished"] <= 4500
     assert "intervals" not in payload and "n_converged" not in payload  # starts are n_starts_converged
     assert all(np.isfinite(v) and v > 0 for v in payload["stderr"].values())
     assert "alpha" in out and "wrote" in out

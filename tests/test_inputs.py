@@ -53,7 +53,7 @@ def test_predictions_take_any_table_and_keep_the_callers_index(reference):
     new = pd.DataFrame(NEW, index=pd.Index(["1B", "70B"], name="model"))
     expected = reference.predict(new)
     assert list(expected.index) == ["1B", "70B"] and expected.index.name == "model"
-    assert list(expected.columns) == ["y", "lo", "hi", "pred_lo", "pred_hi"]
+    assert list(expected.columns) == ["y", "lo", "hi", "pred_lo", "pred_hi", "distance"]
     for table in (pl.DataFrame(NEW), pa.table(NEW), NEW):
         out = reference.predict(table)
         assert isinstance(out, pd.DataFrame)
@@ -72,7 +72,7 @@ def test_every_estimate_predicts_a_dataframe_with_the_callers_index(reference, e
     for draws in (reference, example_bootstrap, post):
         for table in (new, pl.from_pandas(new)):
             out = draws.predict(table)
-            assert isinstance(out, pd.DataFrame) and list(out.columns) == ["y", "lo", "hi", "pred_lo", "pred_hi"]
+            assert isinstance(out, pd.DataFrame) and list(out.columns) == ["y", "lo", "hi", "pred_lo", "pred_hi", "distance"]
             assert list(out.index) == ([10, 20] if isinstance(table, pd.DataFrame) else [0, 1])
             assert np.all(out.lo <= out.y) and np.all(out.y <= out.hi)
 

@@ -35,6 +35,9 @@ def plot_diagnostics(draws: Draws) -> Figure:
         A matplotlib `Figure`.
 
     Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
+        >>> boot = sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=200)
         >>> fig = sj.report.plot_diagnostics(boot)
     """
     with _style():

@@ -75,8 +75,11 @@ def write_report(
         The path written.
 
     Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
         >>> boot = sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=200)
         >>> sj.write_report(boot, targets={"N": [70e9], "D": [1.4e12]}, out="report.html")
+        PosixPath('report.html')
     """
     path, _ = write_with_caveats(
         draws,

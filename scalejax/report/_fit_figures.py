@@ -53,6 +53,8 @@ def plot_fit(draws: Draws, data=None, *, level: float | None = None) -> Figure:
         A matplotlib `Figure`.
 
     Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
         >>> fig = sj.report.plot_fit(sj.fit("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss"))
     """
     data = tables.data_of(draws, data, needed_by="plot_fit")
@@ -292,6 +294,9 @@ def plot_residuals(draws: Draws, data=None) -> Figure:
         A matplotlib `Figure` with two axes.
 
     Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
+        >>> fit = sj.fit("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss")
         >>> fig = sj.report.plot_residuals(fit)
     """
     data = tables.data_of(draws, data, needed_by="plot_residuals")

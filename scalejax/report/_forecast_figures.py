@@ -47,6 +47,9 @@ def plot_extrapolation(draws: Draws, targets=None, data=None, *, level: float | 
         A matplotlib `Figure`.
 
     Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
+        >>> boot = sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=200)
         >>> fig = sj.report.plot_extrapolation(boot, targets={"N": [70e9], "D": [1.4e12]})
     """
     data = tables.data_of(draws, data)
@@ -220,6 +223,9 @@ def plot_compute_optimal(draws: Draws, compute=None, data=None, *, level: float 
         A matplotlib `Figure` with four axes.
 
     Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
+        >>> boot = sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=200)
         >>> fig = sj.report.plot_compute_optimal(boot)
     """
     data = tables.data_of(draws, data)
@@ -336,6 +342,9 @@ def plot_backtest(draws: Draws, data=None, *, level: float | None = None, holdou
         A matplotlib `Figure` with two axes.
 
     Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
+        >>> fit = sj.fit("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss")
         >>> fig = sj.report.plot_backtest(fit)
     """
     data = tables.data_of(draws, data, needed_by="plot_backtest")

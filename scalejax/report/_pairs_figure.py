@@ -48,6 +48,8 @@ def plot_pairs(draws: Draws, *, max_points: int = 2000) -> Figure:
         A matplotlib `Figure` with one axis per parameter pair.
 
     Example:
+        >>> import scalejax as sj
+        >>> frame = sj.datasets.load_example("chinchilla")
         >>> fig = sj.report.plot_pairs(sj.bootstrap("chinchilla", frame, x={"N": "N", "D": "D"}, y="loss", n=200))
     """
     with _style():
