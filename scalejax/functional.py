@@ -32,7 +32,7 @@ from . import _implicit
 from ._errors import LawError, ScalejaxError
 from ._law import Law
 from ._objectives import LOSSES, make_loss, objective
-from .solvers import METHODS, SolverConfig, _Queue, _queue_run, _where_lanes
+from .solvers import METHODS, SolverConfig, _Axes, _Queue, _queue_run, _where_lanes
 from .solvers._lbfgs import lbfgs_init, lbfgs_step
 from .solvers._lm import lm_init, lm_step, spd_solve
 from .solvers._status import CONVERGED, MAX_STEPS, NONFINITE, RUNNING
@@ -312,7 +312,8 @@ def _lane_solver(law, loss, method, config):
                 n_queued=jnp.asarray(n_lanes, jnp.int32),
             )
             budget = jnp.asarray(np.iinfo(np.int32).max, jnp.int32)
-            lanes = _queue_run(law, loss, method, config, queue, weights, x, target, budget).lanes
+            axes = _Axes(weights=0, x=x_axis, target=t_axis)
+            lanes = _queue_run(law, loss, method, config, axes, queue, weights, x, target, budget).lanes
         status = jnp.where(lanes.status == RUNNING, MAX_STEPS, lanes.status)
         return lanes.u, lanes.f, status, lanes.step
 
