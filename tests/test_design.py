@@ -40,7 +40,7 @@ def data_with(n, d, y, chosen):
 
 
 def interval_width(data, seed):
-    boot = sj.bootstrap("chinchilla", data, n=64, seed=seed, starts=SMALL_STARTS, loss="squared_log", max_steps=2000)
+    boot = sj.bootstrap("chinchilla", data, n=200, seed=seed, starts=SMALL_STARTS, loss="squared_log", max_steps=2000)
     pred = boot.predict_draws(POINT)[:, 0]
     lo, hi = np.quantile(pred, [0.025, 0.975])
     return np.log(hi / lo), boot
@@ -50,7 +50,8 @@ def interval_width(data, seed):
 def test_recommended_runs_shrink_the_interval_more_than_random_runs_of_equal_cost():
     cands = candidate_runs()
     cost = 6 * cands.N * cands.D
-    budget = 1e21
+    # A budget that buys about half the candidates (they cost 1.3e22 in all), so the choice matters.
+    budget = 2e20
     n0, d0 = initial_runs()
     n_all = np.concatenate([n0, cands.N])
     d_all = np.concatenate([d0, cands.D])
@@ -77,7 +78,8 @@ def test_recommended_runs_shrink_the_interval_more_than_random_runs_of_equal_cos
             random_widths.append(interval_width(data_with(n_all, d_all, y_all, pick), seed)[0])
         assert width_design < width0
         ratios.append(width_design / np.mean(random_widths))
-    # Measured: 0.71, 0.72, 0.74 for seeds 0-2 (bootstrap widths of refits on simulated outcomes).
+    # Measured: 0.71, 0.90, 0.63 for seeds 0-2 (bootstrap widths of refits on simulated outcomes; at a
+    # budget of 1e21, which buys most candidates, random runs do about as well: 1.02, 1.00, 0.80).
     assert np.mean(ratios) < 0.85, ratios
 
 
