@@ -30,6 +30,7 @@ __all__ = [
     "noise_features",
     "noise_of",
     "resample_targets",
+    "scale_by",
     "scale_key",
     "underdetermined",
 ]
@@ -670,3 +671,10 @@ def default_by(law) -> str | None:
     if {"N", "D"} <= set(law.inputs):
         return "compute"
     return next((name for name in law.inputs if name in law.positive_inputs), None)
+
+
+def scale_by(law) -> str | None:
+    """What runs are ordered by for calibration and extrapolation distance: `default_by`, else the law's
+    first input (a law defined at 0, such as `sigmoid_floor` of task loss, still has a scale; runs where
+    it is not positive make `calibrate` say so)."""
+    return default_by(law) or (law.inputs[0] if law.inputs else None)

@@ -16,7 +16,7 @@ from .._draws import Draws, tails
 from .._errors import DataError, ScalejaxError
 from .._fit import fit, make_data
 from .._law import Law
-from .._noise import default_by
+from .._noise import scale_by
 from .._objectives import make_loss
 from ..laws import get as get_law
 from ._calibrate import calibrate, interval_score
@@ -183,7 +183,7 @@ def backtest(
     order = np.flatnonzero(held)[np.argsort(key[held], kind="stable")]
     points = {k: v[order] for k, v in data.x.items()}
     note = ""
-    if calibration is None or by == default_by(law):
+    if calibration is None or by == scale_by(law):
         chosen = calibration
     elif calibration == "auto":
         # Forecasts ordered by another key than the default: calibrate the training runs by it.

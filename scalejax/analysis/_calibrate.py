@@ -31,7 +31,7 @@ from .._draws import tails
 from .._errors import DataError, ScalejaxError
 from .._fit import Fit, fit, make_data, solver_config
 from .._law import Law
-from .._noise import NoiseModel, default_by, fit_noise, noise_features, scale_key
+from .._noise import NoiseModel, fit_noise, noise_features, scale_by, scale_key
 from .._objectives import Loss, make_loss
 from ..laws import get as get_law
 from ..solvers import CONVERGED, SolverConfig, solve_lanes
@@ -692,7 +692,7 @@ def calibration_of(draws, *, direction: int = 1) -> tuple[Calibration | None, st
     base = draws.point_fit
     if base is None or base.data is None:
         return None, "the draws carry no point fit with its data, so the rolling backtests cannot be run"
-    by = default_by(base.law)
+    by = scale_by(base.law)
     if by is None:
         return None, f"law {base.law.name!r} has no positive input to order runs by scale"
     key = (base.law, base.loss, by, int(direction), _fingerprint(base))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .._draws import Draws, delta_sd, law_inputs, map_draws, tails, z_value
 from .._errors import ScalejaxError
-from .._noise import default_by, scale_key
+from .._noise import scale_by, scale_key
 from ._calibrate import Calibration, _numeric_dict, calibration_of
 from ._compute_optimal import _check_nd, _is_chinchilla, _positive_array, chinchilla_compute_optimal, optimal_split
 
@@ -203,7 +203,7 @@ def extra_noise(
     """
     x = _points(draws, new)
     m = np.atleast_1d(np.asarray(next(iter(x.values())))).shape[0]
-    by = default_by(draws.law)
+    by = scale_by(draws.law)
     if isinstance(calibration, str) and calibration == "auto":
         cal, note = calibration_of(draws, direction=_direction(draws, x, by, flops_per_param_token))
     elif calibration is None or calibration is False:
