@@ -146,7 +146,7 @@ class Bootstrap(Draws):
         then of each noise parameter (`sigma`, its slopes: each resample's own, see `noise_table`)."""
         samples = self.samples
         out = pd.DataFrame(
-            {"value": pd.Series(self.fit.params), "median": samples.median(), "std": samples.std(ddof=1)}
+            {"value": pd.Series(self.fit.center), "median": samples.median(), "std": samples.std(ddof=1)}
         ).rename_axis("param")
         out = out.join(self.interval(level, method))
         noise = self.noise_table(level)

@@ -821,6 +821,6 @@ def with_roles(law, table: pd.DataFrame) -> pd.DataFrame:
         rows.append(row)
     out = pd.DataFrame(rows, columns=table.columns)
     out["role"] = list(roles().values())
-    rest = table.loc[[k for k in table.index if k not in law.param_names]].assign(role="noise")
+    rest = table.loc[[k for k in table.index if k not in law.base.param_names]].assign(role="noise")
     out = pd.concat([out, rest]) if len(rest) else out
     return out.rename_axis(table.index.name or "param")

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from ._constrain import constrain
+from ._constrain import constrain, expand
 from ._data import Data
 from ._draws import Draws, with_roles
 from ._errors import FitError, LawError, ScalejaxError
@@ -135,8 +135,9 @@ class Fit(Draws):
 
     @property
     def params(self) -> dict[str, float]:
-        """The optimum's parameters (natural scale)."""
-        return self.center
+        """The optimum's parameters (natural scale); for a law with fixed or tied parameters, every
+        parameter of the original law (fixed ones at their values, tied ones equal to their leader)."""
+        return expand(self.law, self.center)
 
     @property
     def n_starts(self) -> int:
