@@ -165,7 +165,11 @@ def test_fit_bootstrap_and_posterior_take_fixed_and_tied_and_tables_show_them(ex
     assert table.loc["beta"].drop("role").equals(table.loc["alpha"].drop("role"))
     for k, v in ref.items():
         assert table.loc[k, "value"] == pytest.approx(v, rel=2e-4)
-    assert fit.params == {"E": 1.8, **{k: table.loc[k, "value"] for k in ("A", "B", "alpha")}, "beta": fit.params["alpha"]}
+    assert fit.params == {
+        "E": 1.8,
+        **{k: table.loc[k, "value"] for k in ("A", "B", "alpha")},
+        "beta": fit.params["alpha"],
+    }
     assert list(fit.params) == ["E", "A", "B", "alpha", "beta"]
     assert sj.load(sj.save(fit, tmp_path / "fit.npz")) == fit  # the constrained law travels with the result
 

@@ -72,7 +72,14 @@ def test_every_estimate_predicts_a_dataframe_with_the_callers_index(reference, e
     for draws in (reference, example_bootstrap, post):
         for table in (new, pl.from_pandas(new)):
             out = draws.predict(table)
-            assert isinstance(out, pd.DataFrame) and list(out.columns) == ["y", "lo", "hi", "pred_lo", "pred_hi", "distance"]
+            assert isinstance(out, pd.DataFrame) and list(out.columns) == [
+                "y",
+                "lo",
+                "hi",
+                "pred_lo",
+                "pred_hi",
+                "distance",
+            ]
             assert list(out.index) == ([10, 20] if isinstance(table, pd.DataFrame) else [0, 1])
             assert np.all(out.lo <= out.y) and np.all(out.y <= out.hi)
 
