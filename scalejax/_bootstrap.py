@@ -376,8 +376,8 @@ def bootstrap(
             "weights": weights,
             "group": group,
             "starts": starts,
-            "fixed": fixed,
-            "tied": tied,
+            "fixed": fixed or None,
+            "tied": tied or None,
         }
         clash = [k for k, v in given.items() if v is not None]
         if clash:
