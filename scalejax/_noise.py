@@ -287,29 +287,33 @@ def _fit_scale_batch(r2, design, w, dof_ratio, max_iter: int = 100) -> tuple[np.
     coef[:, 0] = 0.5 * np.log(np.sum(w * r2, axis=1) / total)
     done = np.ones(r2.shape[0], dtype=bool) if x.shape[1] == 1 else np.zeros(r2.shape[0], dtype=bool)
 
-    def objective(c):
-        eta = c @ x.T
-        return np.sum(w * (eta + 0.5 * r2 * np.exp(-2.0 * eta)), axis=1)
-
+    eye = 1e-12 * np.eye(x.shape[1])
     for _ in range(max_iter):
-        if done.all():
+        # Only the rows still moving are stepped (a bootstrap's thousands of rows mostly stop early).
+        active = np.flatnonzero(~done)
+        if active.size == 0:
             break
-        eta = coef @ x.T
-        ratio = r2 * np.exp(-2.0 * eta)
-        grad = (w * (1.0 - ratio)) @ x
-        hess = 2.0 * np.einsum("sn,ni,nj->sij", w * ratio, x, x) + 1e-12 * np.eye(x.shape[1])
+        c, wa, ra = coef[active], w[active], r2[active]
+        eta = c @ x.T
+        ratio = ra * np.exp(-2.0 * eta)
+        grad = (wa * (1.0 - ratio)) @ x
+        hess = 2.0 * np.matmul(((wa * ratio)[:, :, None] * x).transpose(0, 2, 1), x) + eye
         step = np.linalg.solve(hess, grad[..., None])[..., 0]
-        step[done] = 0.0
         # Halve each row's step until its (convex) objective falls: robust to a first step that overshoots.
-        base = objective(coef)
-        t = np.ones(r2.shape[0])
+        base = np.sum(wa * (eta + 0.5 * ratio), axis=1)
+        t = np.ones(active.size)
+        pending = np.ones(active.size, dtype=bool)
         for _ in range(30):
-            worse = objective(coef - t[:, None] * step) > base
-            if not worse.any():
+            rows = np.flatnonzero(pending)
+            if rows.size == 0:
                 break
-            t = np.where(worse, 0.5 * t, t)
-        coef = coef - t[:, None] * step
-        done |= np.max(np.abs(t[:, None] * step), axis=1) < 1e-12
+            trial = (c[rows] - t[rows, None] * step[rows]) @ x.T
+            worse = np.sum(wa[rows] * (trial + 0.5 * ra[rows] * np.exp(-2.0 * trial)), axis=1) > base[rows]
+            t[rows[worse]] *= 0.5
+            pending[rows[~worse]] = False
+        moved = t[:, None] * step
+        coef[active] = c - moved
+        done[active] = np.max(np.abs(moved), axis=1) < 1e-12
     coef[:, 0] += 0.5 * np.log(np.asarray(dof_ratio, dtype=np.float64))
     return coef, done
 
