@@ -7,15 +7,6 @@ its own entry points, and the tests do the same with `jax.enable_x64`.
 import itertools
 import os
 
-# pyarrow before anything that may load polars or JAX: loaded after polars (whose wheels bundle
-# jemalloc), later native code crashes at random (pola-rs/polars#16028); in this suite it was an
-# XLA compilation that segfaulted, three runs in three, a few tests after test_inputs' polars
-# tables. A user's own process is not at risk from scalejax, which imports neither.
-try:
-    import pyarrow  # noqa: F401
-except ImportError:
-    pass
-
 import numpy as np
 import pytest
 from hypothesis import settings
