@@ -72,7 +72,7 @@ def test_warnings_and_names_are_shown_and_escaped():
 
 
 @pytest.mark.slow
-def test_a_fit_displays_as_html_in_a_fresh_kernel_and_imports_are_quiet(tmp_path):
+def test_a_fit_displays_as_html_and_a_figure_as_an_image_in_a_fresh_kernel(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     cells = [
@@ -82,6 +82,7 @@ def test_a_fit_displays_as_html_in_a_fresh_kernel_and_imports_are_quiet(tmp_path
         "frame = pd.DataFrame({'x': [1.0, 2, 4, 8, 16, 32], 'loss': [2.0, 1.62, 1.33, 1.07, 0.88, 0.72]})\n"
         "fit = sj.fit('powerlaw', frame, x={'x': 'x'}, y='loss')",
         "fit",
+        "fig = sj.report.plot_fit(fit)\nfig",
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3")
@@ -94,3 +95,6 @@ def test_a_fit_displays_as_html_in_a_fresh_kernel_and_imports_are_quiet(tmp_path
     html = result["data"]["text/html"]
     assert "<table" in html and "alpha" in html and "stderr" in html and "powerlaw" in html
     assert result["data"]["text/plain"].startswith("Fit of powerlaw(x) -> loss")
+    # A figure function's result displays as an image.
+    images = [o for o in outputs[4] if "image/png" in o.get("data", {})]
+    assert images and len(images[0]["data"]["image/png"]) > 1000, outputs[4]
