@@ -287,7 +287,7 @@ def test_forecast_figure_names_each_target_and_draws_a_trend_to_it(boot):
         assert trend.get_xdata()[0] == pytest.approx(largest) and trend.get_xdata()[-1] == pytest.approx(target)
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "95% parameter interval (over 60 bootstrap draws)" in legend
-    assert "95% predictive interval of one run" in legend
+    assert "95% calibrated predictive interval of one run" in legend  # calibrated by default (issue 14)
 
 
 def test_frontier_is_solid_inside_dashed_beyond_and_grey_past_its_reach(boot):
@@ -396,7 +396,7 @@ def test_html_report_opens_with_caveats_and_has_every_section(example_report):
     title = re.search(r"<h1>(.*?)</h1>", text).group(1)
     assert title == "Scaling-law report: chinchilla fitted to 81 runs of loss, forecasts at N=70B, D=1.4T; N=400B, D=8T"
     # Forecast columns are named after the y column, every interval says what it is.
-    assert "<th>loss</th><th>95% parameter interval</th><th>95% predictive interval</th>" in text
+    assert "<th>loss</th><th>95% parameter interval</th><th>95% calibrated predictive interval</th>" in text
     caveat_block = text.split('<section id="data">')[0]
     assert "Forecast:</code> the forecast at N=70B, D=1.4T is 2.29 decades (196x) beyond" in caveat_block
     assert "scheme=&#x27;rows&#x27;" in text  # the reproduce line

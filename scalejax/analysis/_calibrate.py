@@ -585,8 +585,13 @@ def calibrate(
         r = pred[i] - target
         j_fit = jac[i][fit_mask]
         info = j_fit.T @ (j_fit * w[fit_mask, None])
+        if not np.all(np.isfinite(info)) or fit_mask.sum() <= p:
+            continue  # a fold whose fit has no finite curvature (or no residual freedom) gives no errors
         s2 = float(np.sum(w[fit_mask] * r[fit_mask] ** 2) / (fit_mask.sum() - p))
-        cov = s2 * np.linalg.pinv(info)
+        try:
+            cov = s2 * np.linalg.pinv(info)
+        except np.linalg.LinAlgError:
+            continue
         try:
             fold_noise = fit_noise(r, key, tokens_per_param=tpp, weights=w, n_params=p, kind=noise_model.kind, by=by)
         except ScalejaxError:  # an exact fit of the fold: no scatter to measure

@@ -257,7 +257,7 @@ def of_draws(
         out.append(
             Caveat(
                 kind,
-                f"only 1 of {stats['n_starts']:,} starts reached the best optimum: the fit is fragile, and a "
+                f"only 1 of {stats['n_starts']:,} polished starts reached the best optimum: the fit is fragile, and a "
                 "better optimum may exist that no start found; give more starts or starts nearer the data",
             )
         )

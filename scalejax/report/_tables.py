@@ -573,7 +573,8 @@ _STAT_LABELS = {
     "n_underdetermined": "resamples with fewer distinct runs than parameters",
     "n_points": "weighted points",
     "dof": "residual degrees of freedom",
-    "n_starts": "starts",
+    "n_screened": "starts",
+    "n_starts": "starts polished",
     "n_at_best": "starts at the best optimum",
     "objective": "objective at the optimum",
     "residual_sd": "residual standard deviation (fitted scale)",
@@ -587,6 +588,10 @@ _STAT_LABELS = {
 }
 
 
+# Per-parameter diagnostics among the statistics, and their column names.
+_PER_PARAM = {"rhat": "R-hat", "r_hat": "R-hat", "ess": "ESS", "ess_tail": "tail ESS"}
+
+
 def diagnostics_table(draws: Draws) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The estimate's statistics (`item`, `value`) and, when it has per-parameter diagnostics (R-hat, ESS), a
     table of them (one row per parameter)."""
@@ -597,9 +602,10 @@ def diagnostics_table(draws: Draws) -> tuple[pd.DataFrame, pd.DataFrame | None]:
             if key == "status_counts":
                 prefix = "starts of the full-data fit ended" if nested else "starts ended"
                 rows += [(f"{prefix} {k}", _scalar(v)) for k, v in value.items() if k != "converged"]
-            else:
-                label = {"rhat": "R-hat", "r_hat": "R-hat", "ess": "ESS"}.get(key, key)
-                columns[label] = pd.Series({str(k): _scalar(v) for k, v in value.items()})
+            elif key in _PER_PARAM:
+                columns[_PER_PARAM[key]] = pd.Series({str(k): _scalar(v) for k, v in value.items()})
+            elif "kind" in value:  # a model's summary (the noise model): its kind here, its numbers in the tables
+                rows.append((("full-data fit: " if nested else "") + key.replace("_", " "), str(value["kind"])))
             continue
         label = _STAT_LABELS.get(key, key)
         if key == "n_converged":
