@@ -235,7 +235,10 @@ def _data_keys(draws: Draws, by, k: float):
     if draws.data is None or by is None:
         return None
     live = draws.data.weights > 0
-    return scale_key({name: v[live] for name, v in draws.data.x.items()}, by, flops_per_param_token=k)
+    try:
+        return scale_key({name: v[live] for name, v in draws.data.x.items()}, by, flops_per_param_token=k)
+    except ScalejaxError:  # runs where the key is not positive (an anchor at loss 0): no scale to measure from
+        return None
 
 
 def _direction(draws: Draws, x, by, k: float) -> int:
