@@ -16,6 +16,8 @@ markdown_it = pytest.importorskip("markdown_it")
 matplotlib.use("Agg")
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+# A block that starts a multi-host job (the SLURM example) runs on a cluster, not in a test process.
+CLUSTER_ONLY = "jax.distributed.initialize()"
 
 
 def _blocks() -> list[tuple[int, str]]:
@@ -23,7 +25,9 @@ def _blocks() -> list[tuple[int, str]]:
     return [
         (token.map[0] + 1, token.content)
         for token in tokens
-        if token.type == "fence" and token.info.strip().split(" ")[0] in ("python", "py")
+        if token.type == "fence"
+        and token.info.strip().split(" ")[0] in ("python", "py")
+        and CLUSTER_ONLY not in token.content
     ]
 
 
