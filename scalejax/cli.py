@@ -470,7 +470,11 @@ def _is_stdout(target) -> bool:
 
 
 def _reported(w: warnings.WarningMessage) -> bool:
-    """Whether the report's caveats already say what this warning says (the fit's, the data's, the sampler's)."""
+    """Whether this warning is left out of the command's warning lines: the report's caveats already say it
+    (the fit's, the data's, the sampler's), or it is another package's deprecation notice (an installed
+    matplotlib's about its pyparsing, say), which says nothing about the user's runs."""
+    if issubclass(w.category, DeprecationWarning | PendingDeprecationWarning) and "scalejax" not in str(w.filename):
+        return True
     return issubclass(w.category, DataWarning | FitWarning) or w.category.__name__ == "PosteriorWarning"
 
 
