@@ -506,7 +506,8 @@ def _cmd_demo(args) -> int:
     table = result.table()
     table["truth"] = [CHINCHILLA_TRUTH[k] for k in table.index]
     print(
-        f"done in {seconds:.1f} s: {result.n_converged}/{result.n_starts} starts converged, {result.n_at_best} at the best optimum"
+        f"done in {seconds:.1f} s: {result.stats['n_screened']:,} starts screened, the best {result.n_starts} polished: "
+        f"{result.n_converged} converged, {result.n_at_best} at the best optimum"
     )
     print(table.to_string(float_format=lambda v: f"{v:.5g}"))
     target = {"N": [70e9], "D": [1.4e12]}
@@ -623,7 +624,8 @@ def _cmd_report(args, argv: list[str]) -> int:
         else:
             result = fit(law, data, loss=loss, max_steps=args.max_steps)
             summary = (
-                f"fit: {result.n_converged}/{result.n_starts} starts converged, {result.n_at_best} at the best optimum"
+                f"fit: {result.stats['n_screened']:,} starts screened, {result.n_starts} polished, "
+                f"{result.n_converged} converged, {result.n_at_best} at the best optimum"
             )
         command = "scalejax " + shlex.join(display(a) for a in argv)
         # The report (with its figures folder) and --save appear together, or neither does.
