@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import importlib.util
-import os
 import pkgutil
-import subprocess
-import sys
 import warnings
 
 import matplotlib
@@ -41,27 +37,6 @@ def test_there_are_examples():
     assert count >= 30, count
 
 
-# Modules whose examples load ArviZ: run in a fresh interpreter (see test_arviz.py for why).
-ISOLATED = {"scalejax.bayes._posterior"}
-RUN_ONE = """
-import doctest, importlib, sys, warnings
-import matplotlib
-matplotlib.use("Agg")
-name = sys.argv[1]
-module = importlib.import_module(name)
-tests = [t for t in doctest.DocTestFinder(exclude_empty=True).find(module, name) if t.examples and t.name.startswith(name)]
-runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-report = []
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    for test in tests:
-        runner.run(test, out=report.append)
-result = runner.summarize(verbose=False)
-print("".join(report))
-sys.exit(1 if result.failed else 0)
-"""
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
@@ -73,19 +48,6 @@ sys.exit(1 if result.failed else 0)
     ],
 )
 def test_docstring_examples_run(name, tmp_path, monkeypatch):
-    if name in ISOLATED:
-        if importlib.util.find_spec("arviz") is None:
-            pytest.skip("the examples call to_arviz; install scalejax[arviz]")
-        done = subprocess.run(
-            [sys.executable, "-c", RUN_ONE, name],
-            cwd=tmp_path,
-            env={**os.environ, "JAX_PLATFORMS": "cpu"},
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-        return
     tests = _examples(name)
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
