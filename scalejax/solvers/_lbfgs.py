@@ -5,14 +5,20 @@ Written for a single lane and `vmap`-ed by the caller; never raises.
 
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
-import optax
-import optax.tree_utils as otu
 
 from .._objectives import objective
 from ._status import CONVERGED, NONFINITE, RUNNING, LaneState
 
-_OPT = optax.lbfgs()
+
+@functools.cache
+def _optimizer():
+    """optax's L-BFGS, imported on first use: the default fits solve with LM and never load optax."""
+    import optax
+
+    return optax.lbfgs()
 
 
 def lbfgs_init(law, loss, config, u0, weights, x, target) -> LaneState:
@@ -22,19 +28,21 @@ def lbfgs_init(law, loss, config, u0, weights, x, target) -> LaneState:
         f=f0,
         status=jnp.where(jnp.isfinite(f0), RUNNING, NONFINITE),
         step=jnp.asarray(0, jnp.int32),
-        inner=_OPT.init(u0),
+        inner=_optimizer().init(u0),
     )
 
 
 def lbfgs_step(law, loss, config, s: LaneState, weights, x, target) -> LaneState:
     """One L-BFGS step (with its line search) from lane state `s`."""
+    import optax
+    import optax.tree_utils as otu
 
     def fn(u):
         return objective(law, loss, u, weights, x, target)
 
     value_and_grad = optax.value_and_grad_from_state(fn)
     value, grad = value_and_grad(s.u, state=s.inner)
-    updates, inner = _OPT.update(grad, s.inner, s.u, value=value, grad=grad, value_fn=fn)
+    updates, inner = _optimizer().update(grad, s.inner, s.u, value=value, grad=grad, value_fn=fn)
     u_new = optax.apply_updates(s.u, updates)
     f_new = otu.tree_get(inner, "value")
     finite = jnp.isfinite(f_new) & jnp.all(jnp.isfinite(u_new))
