@@ -12,8 +12,9 @@ imports scalejax before it reads its data, does not wait for them.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from ._lazy import attach
 
 if TYPE_CHECKING:  # what static analysers and editors see; at run time the names load lazily
     from . import analysis as analysis
@@ -102,28 +103,20 @@ _LAZY = {
 }
 
 
+_lazy_getattr, __dir__ = attach(__name__, _LAZY, globals())
+
+
 def __getattr__(name: str):
     if name == "__version__":  # read from the installed metadata on first use (importlib.metadata: ~40 ms)
-        from importlib.metadata import PackageNotFoundError
-        from importlib.metadata import version as _version
+        from importlib.metadata import PackageNotFoundError, version
 
         try:
-            value = _version("scalejax")
+            value = version("scalejax")
         except PackageNotFoundError:  # running from a source tree that was not installed
             value = "0.0.0"
         globals()[name] = value
         return value
-    if name in _LAZY:
-        module, attribute = _LAZY[name]
-        value = import_module(f".{module}", __name__)
-        value = value if attribute is None else getattr(value, attribute)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'scalejax' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted({*globals(), *_LAZY, "__version__"})
+    return _lazy_getattr(name)
 
 
 __all__ = [
