@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 
@@ -44,3 +45,22 @@ def test_from_import_and_star_import_in_a_fresh_interpreter():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "has no attribute 'no_such_name'" in done.stdout
+
+
+def test_a_command_line_fit_loads_neither_matplotlib_nor_numpyro(tmp_path, example_frame):
+    csv = tmp_path / "runs.csv"
+    example_frame.to_csv(csv, index=False)
+    code = (
+        "import sys\n"
+        "from scalejax import cli\n"
+        f"sys.argv = ['scalejax', 'fit', {str(csv)!r}, '--law', 'chinchilla', '--x', 'N=N', '--x', 'D=D', '--y', 'loss']\n"
+        "try:\n"
+        "    cli.run()\n"
+        "except SystemExit as done:\n"
+        "    assert not done.code, done.code\n"
+        "print('LOADED', sorted(m for m in ('matplotlib', 'numpyro', 'arviz') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "SCALEJAX_COMPILE_CACHE": "0", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "LOADED []" in done.stdout, done.stdout[-2000:]
