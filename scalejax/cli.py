@@ -19,16 +19,15 @@ import stat
 import sys
 import time
 import warnings
-
-import jax
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from . import __version__
-from ._data import DataWarning
 from ._errors import ScalejaxError
-from ._fit import FitWarning
 from ._output import Terminated, check_target, display, output_set, refuse_overlaps, terminate_cleanly, write_atomic
 from .schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:  # loaded by the commands that need it: --help and --version import neither JAX nor pandas
+    import pandas as pd
 
 __all__ = ["main"]
 
@@ -187,6 +186,8 @@ def _read_csv(path: str) -> pd.DataFrame:
     many or too few fields are errors (pandas would silently shift columns or
     fill gaps). Columns whose every present cell is a number become numeric.
     """
+    import pandas as pd
+
     raw = _read_input(path)
     path = display(path)
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -473,12 +474,18 @@ def _reported(w: warnings.WarningMessage) -> bool:
     """Whether this warning is left out of the command's warning lines: the report's caveats already say it
     (the fit's, the data's, the sampler's), or it is another package's deprecation notice (an installed
     matplotlib's about its pyparsing, say), which says nothing about the user's runs."""
+    from ._data import DataWarning
+    from ._fit import FitWarning
+
     if issubclass(w.category, DeprecationWarning | PendingDeprecationWarning) and "scalejax" not in str(w.filename):
         return True
     return issubclass(w.category, DataWarning | FitWarning) or w.category.__name__ == "PosteriorWarning"
 
 
 def _note(w: warnings.WarningMessage) -> str:
+    from ._data import DataWarning
+    from ._fit import FitWarning
+
     if issubclass(w.category, DataWarning | FitWarning):
         return str(w.message)
     return f"{w.category.__name__}: {w.message}"
@@ -548,6 +555,8 @@ def _add_report_parser(sub) -> None:
 
 
 def _parse_targets(items: list[str] | None, inputs: tuple[str, ...]) -> pd.DataFrame | None:
+    import pandas as pd
+
     if not items:
         return None
     rows = []
@@ -649,12 +658,22 @@ def _cmd_report(args, argv: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `scalejax` command; returns the exit status."""
+def main(argv: list[str] | None = None, *, console: bool = False) -> int:
+    """Entry point of the `scalejax` command; returns the exit status.
+
+    `console=True` (the installed command) first sets JAX up for a command
+    that computes: one device per core and the persistent compilation cache.
+    `--help`, `--version` and argument errors import neither JAX nor pandas.
+    """
     try:
         with terminate_cleanly(redeliver=False):
             argv = sys.argv[1:] if argv is None else list(argv)
             args = _parser().parse_args(argv)
+            if console and args.command in ("fit", "report", "demo"):
+                from ._compile_cache import enable_compile_cache
+
+                _use_all_cores()
+                enable_compile_cache()
             if args.command == "report":
                 return _cmd_report(args, argv)
             return {"fit": _cmd_fit, "laws": _cmd_laws, "demo": _cmd_demo, "cache": _cmd_cache}[args.command](args)
@@ -705,6 +724,8 @@ def _use_all_cores() -> None:
     """
     if "device_count" in os.environ.get("XLA_FLAGS", "") or "JAX_NUM_CPU_DEVICES" in os.environ:
         return
+    import jax
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         jax.config.update("jax_num_cpu_devices", max(1, cores))
@@ -713,12 +734,8 @@ def _use_all_cores() -> None:
 
 
 def run() -> None:
-    """The console script: use every core and the persistent compilation cache, then run `main`."""
-    from ._compile_cache import enable_compile_cache
-
-    _use_all_cores()
-    enable_compile_cache()
-    sys.exit(main())
+    """The console script: `main`, using every core and the persistent compilation cache."""
+    sys.exit(main(console=True))
 
 
 if __name__ == "__main__":

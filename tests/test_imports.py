@@ -64,3 +64,20 @@ def test_a_command_line_fit_loads_neither_matplotlib_nor_numpyro(tmp_path, examp
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "LOADED []" in done.stdout, done.stdout[-2000:]
+
+
+def test_help_and_version_of_the_command_import_neither_jax_nor_pandas():
+    for flag in ("--help", "--version"):
+        code = (
+            "import sys\n"
+            "from scalejax import cli\n"
+            f"sys.argv = ['scalejax', {flag!r}]\n"
+            "try:\n"
+            "    cli.run()\n"
+            "except SystemExit as done:\n"
+            "    assert not done.code, done.code\n"
+            "print('LOADED', sorted(m for m in ('jax', 'pandas', 'numpy') if m in sys.modules))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "LOADED []" in done.stdout, (flag, done.stdout[-2000:])
