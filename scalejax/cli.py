@@ -474,19 +474,21 @@ def _reported(w: warnings.WarningMessage) -> bool:
     """Whether this warning is left out of the command's warning lines: the report's caveats already say it
     (the fit's, the data's, the sampler's), or it is another package's deprecation notice (an installed
     matplotlib's about its pyparsing, say), which says nothing about the user's runs."""
+    if issubclass(w.category, DeprecationWarning | PendingDeprecationWarning) and "scalejax" not in str(w.filename):
+        return True
+    return _about_the_runs(w) or w.category.__name__ == "PosteriorWarning"
+
+
+def _about_the_runs(w: warnings.WarningMessage) -> bool:
+    """A warning of the data's or the fit's own (imported here: the command loads the fit only when it fits)."""
     from ._data import DataWarning
     from ._fit import FitWarning
 
-    if issubclass(w.category, DeprecationWarning | PendingDeprecationWarning) and "scalejax" not in str(w.filename):
-        return True
-    return issubclass(w.category, DataWarning | FitWarning) or w.category.__name__ == "PosteriorWarning"
+    return issubclass(w.category, DataWarning | FitWarning)
 
 
 def _note(w: warnings.WarningMessage) -> str:
-    from ._data import DataWarning
-    from ._fit import FitWarning
-
-    if issubclass(w.category, DataWarning | FitWarning):
+    if _about_the_runs(w):
         return str(w.message)
     return f"{w.category.__name__}: {w.message}"
 
