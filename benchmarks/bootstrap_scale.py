@@ -8,8 +8,13 @@ do not depend on `n`). Reports seconds, milliseconds per resample, converged
 resamples, the process's peak resident memory after the size, and how many
 functions JAX compiled for it.
 
+With `--lanes-per-call K1 K2 ...` the sizes run once for each number of
+lanes stepped together per device (the backend's default when not given):
+on a GPU this is how the default slots are checked.
+
 Usage:
     python benchmarks/bootstrap_scale.py --n 4000 100000
+    python benchmarks/bootstrap_scale.py --n 100000 --lanes-per-call 1024 16384 65536
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs="+", default=[4000, 100000])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--lanes-per-call", type=int, nargs="+", default=[0], help="lanes stepped together per device (0: the default)"
+    )
     parser.add_argument("--data", type=Path, default=EPOCH_CHINCHILLA, help="Epoch's svg_extracted_data.csv")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
@@ -62,10 +70,18 @@ def main(argv=None):
     full = sj.fit(law, frame, x=X, y="loss", progress=False)
     data = make_data(law, frame, X, "loss", None, None, loss)
     counter = CompileCounter()
-    rows = []
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    print(
+        f"`python benchmarks/bootstrap_scale.py {command}`: load average {load:.2f} at start; "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"jax {jax.__version__} ({jax.default_backend()}, {jax.device_count()} device)\n\n"
+        "| lanes per call | resamples | seconds | ms per resample | converged | peak RSS so far (GiB) | compilations |\n"
+        "|---|---:|---:|---:|---:|---:|---:|",
+        flush=True,
+    )
     with jax.enable_x64(True):
         target = data.target(True)
-        for n in args.n:
+        for lanes, n in [(k, n) for k in args.lanes_per_call for n in args.n]:
             make = Resampler(data, "rows", args.seed)
             before = counter.n
             start = time.perf_counter()
@@ -78,21 +94,18 @@ def main(argv=None):
                 target,
                 problem=np.arange(n),
                 config=WARM,
+                lanes_per_call=lanes or None,
                 progress=False,
             )
             seconds = time.perf_counter() - start
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB on Linux
-            rows.append((n, seconds, int(np.sum(sol.status == CONVERGED)), rss, counter.n - before))
-    lines = [
-        f"`python benchmarks/bootstrap_scale.py --n {' '.join(map(str, args.n))}`: load average {load:.2f} at start, "
-        f"{os.getloadavg()[0]:.2f} at end; {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, jax {jax.__version__} ({jax.default_backend()}, {jax.device_count()} device)",
-        "",
-        "| resamples | seconds | ms per resample | converged | peak RSS so far (GiB) | compilations |",
-        "|---:|---:|---:|---:|---:|---:|",
-        *(f"| {n:,} | {s:.2f} | {1e3 * s / n:.4f} | {c:,}/{n:,} | {m:.2f} | {k} |" for n, s, c, m, k in rows),
-    ]
-    print("\n".join(lines))
+            converged = int(np.sum(sol.status == CONVERGED))
+            print(
+                f"| {lanes or 'default'} | {n:,} | {seconds:.2f} | {1e3 * seconds / n:.4f} | {converged:,}/{n:,} "
+                f"| {rss:.2f} | {counter.n - before} |",
+                flush=True,
+            )
+    print(f"\nload average {os.getloadavg()[0]:.2f} at end")
 
 
 if __name__ == "__main__":
