@@ -27,6 +27,8 @@ from pathlib import Path
 
 import jax
 
+from . import _programs
+
 __all__ = [
     "ENV_DIR",
     "ENV_SWITCH",
@@ -41,6 +43,8 @@ __all__ = [
 ENV_DIR = "SCALEJAX_CACHE_DIR"
 ENV_SWITCH = "SCALEJAX_COMPILE_CACHE"
 MAX_BYTES = 1 << 30
+# The folder inside the cache where whole compiled solvers are kept (`_programs`).
+PROGRAMS = "programs"
 _ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _checked_env = False
 
@@ -75,6 +79,7 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> Path | None:
         return None
     current = jax.config.jax_compilation_cache_dir
     if current and path is None:
+        _programs.enable(Path(current) / PROGRAMS)
         return Path(current)
     target = Path(path).expanduser() if path is not None else cache_dir()
     try:
@@ -91,6 +96,7 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> Path | None:
         from jax.experimental.compilation_cache import compilation_cache
 
         compilation_cache.reset_cache()
+    _programs.enable(target / PROGRAMS)
     return target
 
 
@@ -105,12 +111,18 @@ def enable_from_env() -> None:
 
 
 def cache_info(path: str | os.PathLike | None = None) -> dict:
-    """`{"path", "entries", "bytes"}` of the cache directory (entries: compiled executables stored)."""
+    """`{"path", "entries", "programs", "bytes"}` of the cache directory.
+
+    `entries` are XLA executables JAX stored, `programs` whole solvers
+    scalejax stored (traced, lowered and compiled: see `_programs`), `bytes`
+    everything in the directory.
+    """
     root = Path(path).expanduser() if path is not None else _current_dir()
     files = [f for f in root.rglob("*") if f.is_file()] if root.is_dir() else []
     return {
         "path": str(root),
         "entries": sum(1 for f in files if f.name.endswith("-cache")),
+        "programs": len(_programs.files(root / PROGRAMS)),
         "bytes": sum(f.stat().st_size for f in files),
     }
 
@@ -118,11 +130,14 @@ def cache_info(path: str | os.PathLike | None = None) -> dict:
 def clear_compile_cache(path: str | os.PathLike | None = None) -> dict:
     """Delete every compiled executable in the cache directory; returns what was there (`cache_info`).
 
-    Only files JAX writes there (`*-cache`, `*-atime` and its autotuning
-    folder) are removed, so a directory given by mistake loses nothing else.
+    Only files JAX and scalejax write there (`*-cache`, `*-atime`, JAX's
+    autotuning folder and scalejax's stored programs) are removed, so a
+    directory given by mistake loses nothing else.
     """
     root = Path(path).expanduser() if path is not None else _current_dir()
     before = cache_info(root)
+    for f in _programs.files(root / PROGRAMS):
+        f.unlink(missing_ok=True)
     if root.is_dir():
         for f in root.iterdir():
             if f.is_file() and (f.name.endswith("-cache") or f.name.endswith("-atime")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -18,6 +19,7 @@ from ._errors import FitError, LawError, ScalejaxError
 from ._law import Law, plain_method
 from ._noise import NOISE_KINDS, NoiseModel, default_by, fit_noise, noise_features
 from ._objectives import Loss, make_loss, residuals
+from ._programs import Program
 from .laws import get as get_law
 from .solvers import CONVERGED, STATUS_NAMES, Solution, SolverConfig, solve_starts
 from .solvers._lm import jacobian_rows
@@ -261,9 +263,12 @@ def _residual_jacobian(law: Law, loss: Loss, u, data: Data) -> tuple[np.ndarray,
         return np.asarray(r), np.asarray(jac).T
 
 
-@eqx.filter_jit
-def _residual_jacobian_compiled(law, loss, u, x, target):
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _residual_jacobian_jit(law, loss, u, x, target):
     return jacobian_rows(lambda v: residuals(law, loss, v, x, target), u)
+
+
+_residual_jacobian_compiled = Program(_residual_jacobian_jit, "jacobian", n_static=2)
 
 
 def gauss_newton(law: Law, loss: Loss, u, data: Data) -> tuple[np.ndarray, np.ndarray, float, int]:

@@ -699,7 +699,10 @@ def _cmd_cache(args) -> int:
 
     info = clear_compile_cache() if args.action == "clear" else cache_info()
     verb = "removed" if args.action == "clear" else "holds"
-    print(f"{info['path']}: {verb} {info['entries']} compiled functions ({info['bytes'] / 2**20:.1f} MiB)")
+    print(
+        f"{info['path']}: {verb} {info['entries']} compiled functions and {info['programs']} stored solvers "
+        f"({info['bytes'] / 2**20:.1f} MiB)"
+    )
     return 0
 
 

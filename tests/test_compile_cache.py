@@ -24,6 +24,12 @@ RUN = textwrap.dedent(
     x = np.geomspace(1e6, 1e9, 12)
     fit = sj.fit("power", x={"x": x}, y=2 + 300 * x**-0.3, loss="squared_log")
     print("A", round(fit.params["A"], 6))
+    # A law written here is not kept whole (scalejax._programs): its solvers go through JAX's cache.
+    grid = {"E": (1.0, 3.0), "A": (100.0, 1000.0), "alpha": (0.2, 0.5)}
+    mine = sj.Law("mine", lambda p, x: p["E"] + p["A"] * x["x"] ** -p["alpha"],
+                  tuple(sj.Param(k, lower=0, grid=g) for k, g in grid.items()), ("x",))
+    fit = sj.fit(mine, x={"x": x}, y=2 + 300 * x**-0.3, loss="squared_log")
+    print("mine A", round(fit.params["A"], 6))
     """
 )
 
@@ -48,17 +54,20 @@ def test_a_second_process_loads_every_solver_from_the_cache(tmp_path):
     cache = tmp_path / "cache"
     env = {"SCALEJAX_COMPILE_CACHE": "1", "SCALEJAX_CACHE_DIR": str(cache)}
     hits, misses, out = _run(tmp_path, **env)
-    assert "A 300.0" in out
+    assert "A 300.0" in out.splitlines() and "mine A 300.0" in out.splitlines()
     assert misses > 0 and hits == 0
     stored = _compile_cache.cache_info(cache)
-    assert stored["entries"] >= 3 and stored["bytes"] > 0  # screen, solver init and queue at least
+    # The built-in law's solvers are kept whole; the script's law's are XLA entries (screen, init, queue at least).
+    assert stored["programs"] >= 4 and stored["entries"] >= 3 and stored["bytes"] > 0
     hits, misses, out = _run(tmp_path, **env)
-    assert "A 300.0" in out
+    assert "A 300.0" in out.splitlines() and "mine A 300.0" in out.splitlines()
     assert hits >= stored["entries"] and misses == 0, out
+    assert _compile_cache.cache_info(cache)["programs"] == stored["programs"]
 
     before = _compile_cache.clear_compile_cache(cache)
-    assert before["entries"] == stored["entries"]
+    assert before["entries"] == stored["entries"] and before["programs"] == stored["programs"]
     assert _compile_cache.cache_info(cache)["entries"] == 0
+    assert _compile_cache.cache_info(cache)["programs"] == 0
 
 
 def test_the_library_leaves_the_cache_off_unless_asked(tmp_path, monkeypatch):

@@ -25,6 +25,7 @@ from jax.sharding import PartitionSpec
 from .._compile_cache import enable_from_env
 from .._errors import ScalejaxError
 from .._objectives import Loss
+from .._programs import Program
 from .._progress import Progress
 from ._devices import Devices, lane_sizes
 from ._lbfgs import lbfgs_init, lbfgs_step
@@ -143,9 +144,12 @@ class _Axes(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("law", "loss", "method", "config", "axes"))
-def _init_compiled(law, loss, method, config, axes, u0, weights, x, target):
+def _init_jit(law, loss, method, config, axes, u0, weights, x, target):
     init = functools.partial(_SOLVERS[method][0], law, loss, config)
     return jax.vmap(init, in_axes=(0, axes.weights, axes.x, axes.target))(u0, weights, x, target)
+
+
+_init_compiled = Program(_init_jit, "init", n_static=5)
 
 
 class _Queue(NamedTuple):
@@ -218,8 +222,9 @@ def _where_lanes(mask, new, old):
 def _queue_compiled(law, loss, method, config, axes, mesh):
     """`_queue_run` compiled; with several devices each runs its own queue under `shard_map`."""
     run = functools.partial(_queue_run, law, loss, method, config, axes)
+    static = (law, loss, method, config, axes, mesh)
     if mesh is None:
-        return jax.jit(run, donate_argnums=(0,))
+        return Program(jax.jit(run, donate_argnums=(0,)), "queue", static=static)
     lanes = PartitionSpec("lanes")
 
     def spec(axis):
@@ -231,7 +236,7 @@ def _queue_compiled(law, loss, method, config, axes, mesh):
         out = run(q, weights, x, target, budget)
         return out._replace(head=out.head[None], n_queued=out.n_queued[None])
 
-    return jax.jit(
+    compiled = jax.jit(
         jax.shard_map(
             per_device,
             mesh=mesh,
@@ -241,6 +246,7 @@ def _queue_compiled(law, loss, method, config, axes, mesh):
         ),
         donate_argnums=(0,),
     )
+    return Program(compiled, "queue", static=static)
 
 
 def _take(tree, idx):

@@ -34,6 +34,7 @@ import numpy as np
 from .._compile_cache import enable_from_env
 from .._errors import ScalejaxError
 from .._objectives import Loss, objective, residuals
+from .._programs import Program
 from ._status import CONVERGED
 
 __all__ = ["CONFIRM", "CONFIRM_RTOL", "DISTINCT_TOL", "FIRST_ROUND", "SCREEN_POINTS", "STRATEGIES", "solve_starts"]
@@ -377,7 +378,7 @@ def _bucket(n: int) -> int:
 
 
 @functools.partial(jax.jit, static_argnames=("law", "loss", "axes"))
-def _screen_compiled(law, loss, axes, u, weights, x, target):
+def _screen_jit(law, loss, axes, u, weights, x, target):
     """`(P, S)` objectives: starts `u` `(S, p)` on each problem (rows, or shared inputs broadcast)."""
 
     def one(w, xs, t):
@@ -389,10 +390,14 @@ def _screen_compiled(law, loss, axes, u, weights, x, target):
 
 
 @functools.partial(jax.jit, static_argnames=("law", "loss", "x_axis"))
-def _predict_compiled(law, loss, x_axis, u, x):
+def _predict_jit(law, loss, x_axis, u, x):
     """`(A, K, m)` fitted-scale predictions of starts `u` `(A, K, p)`; x shared or one row per problem."""
 
     def one(rows, xs):
         return jax.vmap(lambda row: residuals(law, loss, row, xs, jnp.zeros(())))(rows)
 
     return jax.vmap(one, in_axes=(0, x_axis))(u, x)
+
+
+_screen_compiled = Program(_screen_jit, "screen", n_static=3)
+_predict_compiled = Program(_predict_jit, "predict", n_static=3)
