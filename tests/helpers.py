@@ -7,6 +7,9 @@ agreement with scalejax checks the law, the objective and the solver at once.
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +169,21 @@ def scipy_fit(
         success=success,
         nit=nit,
     )
+
+
+def run_script(tmp_path: Path, source: str, **env) -> str:
+    """Run `source` as a script in a fresh Python process on the CPU (extra environment `env`); its stdout.
+
+    Fails the calling test, with the end of the script's stderr, when it exits non-zero.
+    """
+    script = tmp_path / "run.py"
+    script.write_text(source)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, "JAX_PLATFORMS": "cpu", **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout

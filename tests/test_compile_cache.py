@@ -6,12 +6,10 @@ log says whether each compiled function was a cache hit or a miss.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from helpers import run_script
 
 from scalejax import _compile_cache
 
@@ -35,19 +33,10 @@ RUN = textwrap.dedent(
 
 
 def _run(tmp_path, **env):
-    script = tmp_path / "run.py"
-    script.write_text(RUN)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        env={**os.environ, "JAX_PLATFORMS": "cpu", **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    hits = done.stdout.count("Persistent compilation cache hit")
-    misses = done.stdout.count("PERSISTENT COMPILATION CACHE MISS")
-    return hits, misses, done.stdout
+    out = run_script(tmp_path, RUN, **env)
+    hits = out.count("Persistent compilation cache hit")
+    misses = out.count("PERSISTENT COMPILATION CACHE MISS")
+    return hits, misses, out
 
 
 def test_a_second_process_loads_every_solver_from_the_cache(tmp_path):

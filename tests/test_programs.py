@@ -7,15 +7,13 @@ traced during the fit, read from JAX's own monitoring events.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import run_script
 
 import scalejax as sj
 from scalejax import _compile_cache, _programs
@@ -39,17 +37,8 @@ RUN = textwrap.dedent(
 
 
 def _run(tmp_path, **env):
-    script = tmp_path / "run.py"
-    script.write_text(RUN)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        env={**os.environ, "JAX_PLATFORMS": "cpu", **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+    out = run_script(tmp_path, RUN, **env)
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
     return lines["params"], int(lines["traced"])
 
 
