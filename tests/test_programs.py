@@ -137,3 +137,34 @@ def test_every_solver_a_fit_runs_is_a_stored_program():
         _fit._residual_jacobian_compiled,
     ):
         assert isinstance(program, _programs.Program)
+
+
+def test_the_key_follows_shapes_64_bit_mode_and_scalejax_source(tmp_path, monkeypatch):
+    @jax.jit
+    def double(x):
+        return 2 * x
+
+    def stored():
+        return len(_programs.files(tmp_path))
+
+    _programs.enable(tmp_path)
+    try:
+        program = _programs.Program(double, "double")
+        with jax.enable_x64(True):
+            assert program(np.arange(3.0)).dtype == np.float64
+            program(np.arange(3.0) + 1)  # same key: nothing new
+            assert stored() == 1
+            program(np.arange(4.0))
+            assert stored() == 2
+        with jax.enable_x64(False):
+            assert program(np.arange(3.0, dtype=np.float32)).dtype == np.float32
+            assert stored() == 3
+        # Another scalejax (its source files edited): nothing stored before is used.
+        monkeypatch.setattr(_programs, "_source_digest", lambda: "edited")
+        _programs._static_environment.cache_clear()
+        with jax.enable_x64(True):
+            np.testing.assert_array_equal(_programs.Program(double, "double")(np.arange(3.0)), 2 * np.arange(3.0))
+        assert stored() == 4
+    finally:
+        _programs.disable()
+        _programs._static_environment.cache_clear()
