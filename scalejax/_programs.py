@@ -47,7 +47,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-__all__ = ["Program", "Uncacheable", "disable", "enable", "store_dir", "token"]
+__all__ = ["Program", "Uncacheable", "disable", "enable", "files", "token"]
 
 # Bumped when the file layout changes: older files are then ignored.
 FORMAT = 1
@@ -83,11 +83,6 @@ def disable() -> None:
     """Stop reading and writing stored programs in this process."""
     global _store
     _store = None
-
-
-def store_dir() -> Path | None:
-    """The directory of stored programs in use, or None when the store is off."""
-    return _store
 
 
 def files(path: str | os.PathLike) -> list[Path]:
@@ -204,9 +199,7 @@ def _read(path: Path):
         by_id = {d.id: d for d in jax.devices()}
         devices = [by_id[i] for i in device_ids]
         return deserialize_and_load(payload, in_tree, out_tree, backend=devices[0].client, execution_devices=devices)
-    except FileNotFoundError:
-        return None
-    except Exception:  # a truncated, foreign or stale file: compile instead, and replace it
+    except Exception:  # missing, truncated, foreign or stale: compile instead, and replace it
         return None
 
 
@@ -222,21 +215,21 @@ def _write(path: Path, compiled) -> None:
         return
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX + ".part")
+    except OSError:  # a read-only or vanished directory: the program still runs
+        return
+    try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
         os.replace(tmp, path)
-    except OSError:  # a full or read-only disk: the program still runs
-        try:
-            os.unlink(tmp)
-        except (OSError, UnboundLocalError):
-            pass
+    except OSError:  # a full disk: the program still runs
+        Path(tmp).unlink(missing_ok=True)
         return
     _evict(path.parent)
 
 
 def _evict(root: Path) -> None:
     try:
-        stored = sorted(((f.stat().st_mtime, f.stat().st_size, f) for f in files(root)), key=lambda t: t[0])
+        stored = sorted((st.st_mtime, st.st_size, f) for f in files(root) for st in [f.stat()])
     except OSError:
         return
     total = sum(size for _, size, _ in stored)
