@@ -69,6 +69,12 @@ class Data:
         index: the row labels of the source table, for messages and tables.
         columns: law input name -> source column name (`"y"`, `"weights"`,
             `"group"` keys for the others).
+        sizes: the runs' model size and tokens, `"N"` and `"D"` -> float64 arrays,
+            from the source table's columns of those names when they are not
+            inputs of the law (all finite and positive, else left out). A law of
+            something else (accuracy from task loss, fitted to a ladder's
+            checkpoints) can then still order its runs by compute, as a chained
+            forecast's calibration does (`scalejax.analysis.chain_predict`).
     """
 
     x: dict[str, np.ndarray]
@@ -77,18 +83,20 @@ class Data:
     groups: np.ndarray | None = None
     index: pd.Index | None = None
     columns: dict[str, object] = dataclasses.field(default_factory=dict)
+    sizes: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def n(self) -> int:
         return int(self.y.shape[0])
 
     def __eq__(self, other) -> bool:
-        """The same points, targets, weights, groups, row labels and columns."""
+        """The same points, targets, weights, groups, row labels, columns and sizes."""
         if not isinstance(other, Data):
             return NotImplemented
-        if set(self.x) != set(other.x) or self.columns != other.columns:
+        if set(self.x) != set(other.x) or self.columns != other.columns or set(self.sizes) != set(other.sizes):
             return False
         arrays = [(self.x[k], other.x[k]) for k in self.x] + [(self.y, other.y), (self.weights, other.weights)]
+        arrays += [(self.sizes[k], other.sizes[k]) for k in self.sizes]
         if not all(a.shape == b.shape and np.array_equal(a, b, equal_nan=True) for a, b in arrays):
             return False
         for a, b in ((self.groups, other.groups), (self.index, other.index)):
@@ -220,6 +228,7 @@ class Data:
             columns={**dict(x), "y": y}
             | ({"weights": weights} if weights is not None else {})
             | ({"group": group} if group is not None else {}),
+            sizes=_sizes(frame, x),
         )
         data._warn_duplicates(row_name)
         if law is not None:
@@ -278,6 +287,28 @@ class Data:
                 DataWarning,
                 stacklevel=3,
             )
+
+
+# Columns kept beside a law's inputs: what `by="compute"` reads (C = k N D).
+SIZE_COLUMNS = ("N", "D")
+
+
+def _sizes(frame: pd.DataFrame, x: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """The table's `N` and `D` columns that are not law inputs, when both are there, numeric, finite and positive."""
+    if set(SIZE_COLUMNS) & set(x) or not set(SIZE_COLUMNS) <= set(frame.columns):
+        return {}
+    if frame.columns.duplicated().any() and frame.columns[frame.columns.duplicated()].isin(SIZE_COLUMNS).any():
+        return {}
+    out = {}
+    for name in SIZE_COLUMNS:
+        series = frame[name]
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            return {}
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        if not np.all(np.isfinite(values) & (values > 0)):
+            return {}
+        out[name] = values
+    return out
 
 
 def _numeric(series: pd.Series, column, labels, row_name: str, *, positive: bool, why: str) -> np.ndarray:

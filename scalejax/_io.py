@@ -538,8 +538,11 @@ def _put_data(data: Data, arrays: dict, prefix: str) -> dict:
         arrays[f"{prefix}groups"] = _plain(data.groups)
     if data.index is not None:
         arrays[f"{prefix}index"] = _plain(data.index.to_numpy())
+    for name, values in data.sizes.items():
+        arrays[f"{prefix}size.{name}"] = values
     return {
         "inputs": list(data.x),
+        "sizes": list(data.sizes),
         "columns": {str(k): _jsonable(v) for k, v in data.columns.items()},
         "index_name": _jsonable(data.index.name) if data.index is not None else None,
         "has_groups": data.groups is not None,
@@ -563,6 +566,9 @@ def _get_data(meta: dict, arrays: dict, prefix: str, law: Law) -> Data:
     index = arrays[f"{prefix}index"] if meta.get("has_index") else None
     if (groups is not None and groups.shape != (n,)) or (index is not None and index.shape != (n,)):
         raise ScalejaxError("the data's groups or row labels do not match its rows")
+    sizes = {name: np.asarray(arrays[f"{prefix}size.{name}"], dtype=np.float64) for name in meta.get("sizes", [])}
+    if any(v.shape != (n,) for v in sizes.values()):
+        raise ScalejaxError("the data's run sizes do not match its rows")
     return Data(
         x=x,
         y=y,
@@ -570,4 +576,5 @@ def _get_data(meta: dict, arrays: dict, prefix: str, law: Law) -> Data:
         groups=groups,
         index=None if index is None else pd.Index(index, name=meta.get("index_name")),
         columns=dict(meta["columns"]),
+        sizes=sizes,
     )

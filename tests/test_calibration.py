@@ -358,3 +358,72 @@ def test_a_log_linear_likelihood_scale_is_recovered_by_the_posterior():
     pred = post.predict({"x": [2.0, 5e3]}, calibration=None)
     width = np.log(pred.pred_hi / pred.pred_lo)
     assert width[1] > 5 * width[0]
+
+
+def test_errors_scored_as_student_t_match_scipy_and_few_runs_are_not_taken_for_growth():
+    """Forecast errors of folds fitted to few runs are t-distributed: with their degrees of freedom no growth is found."""
+    from scipy.stats import t as student_t
+
+    rng = np.random.default_rng(7)
+    k = 600
+    sd = rng.uniform(0.005, 0.01, k)
+    d = rng.uniform(0.0, 1.5, k)
+    dof = rng.choice([4.0, 6.0, 10.0], k)
+    e = sd * rng.standard_t(dof)  # no growth: heavy tails from estimated noise scales only
+    t0, g, gain = fit_error_growth(e, sd, d, dof=dof)
+    # The gain is the Student-t log-likelihood difference, computed independently by SciPy.
+    widened = np.sqrt(sd**2 + np.where(d > 0, t0 + g * d, 0.0) ** 2)
+    reference = np.sum(student_t.logpdf(e, dof, scale=widened) - student_t.logpdf(e, dof, scale=sd))
+    assert gain == pytest.approx(reference, rel=1e-9, abs=1e-9)
+    assert np.sqrt(np.mean(widened**2)) / np.sqrt(np.mean(sd**2)) < 1.1
+    # Scored as normal, the same errors look like growth of the extra error.
+    t0n, gn, gain_normal = fit_error_growth(e, sd, d)
+    assert gain_normal > 10 > gain
+    assert np.mean(t0n + gn * d) > 2 * np.mean(t0 + g * d)
+
+
+def test_data_keep_the_runs_n_and_d_beside_other_inputs_and_save_them(tmp_path):
+    frame = pd.DataFrame({"N": [1e8, 2e8, 4e8, 8e8], "D": [2e9, 4e9, 8e9, 1.6e10], "L": [3.0, 2.8, 2.6, 2.5]})
+    frame["acc"] = 1.0 - 0.2 * frame.L
+    data = sj.Data.from_frame(frame, x={"L": "L"}, y="acc", positive_y=False)
+    assert set(data.sizes) == {"N", "D"}
+    np.testing.assert_array_equal(data.sizes["N"], frame.N.to_numpy())
+    # Inputs of the law already, or not usable as sizes: nothing kept, and nothing refused.
+    assert sj.Data.from_frame(frame, x={"N": "N", "D": "D"}, y="acc").sizes == {}
+    assert sj.Data.from_frame(frame.assign(N=[1e8, np.nan, 4e8, 8e8]), x={"L": "L"}, y="acc").sizes == {}
+    assert sj.Data.from_frame(frame.drop(columns="D"), x={"L": "L"}, y="acc").sizes == {}
+
+    @sj.law(params=["a", "b"], inputs=["L"])
+    def line(p, x):
+        return p["a"] + p["b"] * x["L"]
+
+    fit = sj.fit(line, frame, x={"L": "L"}, y="acc", loss="squared")
+    back = sj.load(sj.save(fit, tmp_path / "fit.npz"), law=line)
+    assert back.data == fit.data and set(back.data.sizes) == {"N", "D"}
+
+
+def test_chain_calibrates_step_two_by_compute_when_its_data_keep_n_and_d(two_exact_steps):
+    """A ladder whose accuracy-from-loss relation drifts with compute: step 2's default folds follow compute."""
+    rng = np.random.default_rng(11)
+    runs = chinchilla_synthetic(12)
+    step1 = sj.fit("chinchilla", runs, x=X, y="loss", starts=SMALL_STARTS)
+    compute = 6 * runs.N * runs.D
+    ladder = runs.assign(
+        L=runs.loss,
+        acc=0.2 + 0.5 * runs.loss + 0.03 * np.log10(compute / compute.min()) + 0.003 * rng.standard_normal(40),
+    )
+    _, linear_fit = two_exact_steps
+    step2 = sj.fit(linear_fit.law, ladder, x={"L": "L"}, y="acc", loss="squared", noise="constant")
+    new = pd.DataFrame({"N": [7e10], "D": [1.4e12]})
+    auto = chain_predict(step1, step2, new, seed=4)
+    cal2 = auto.attrs["calibration"][1]
+    assert cal2.by == "compute" and cal2.direction == 1
+    # The same calibration as asked for by name, from the kept sizes or from the table's columns.
+    assert cal2 == calibrate(step2, by="compute") == calibrate(step2, ladder, by="compute")
+    np.testing.assert_allclose(auto.distance_second, np.log10(6 * 7e10 * 1.4e12 / compute.max()), rtol=1e-12)
+    explicit = chain_predict(step1, step2, new, seed=4, calibration=("auto", cal2))
+    pd.testing.assert_frame_equal(auto, explicit)
+    # The drift is growth of step 2's error with compute; by its own input it is ordered otherwise.
+    assert cal2.extra_sd(auto.distance_second.to_numpy())[0] > 0.01
+    plain = sj.fit(linear_fit.law, ladder.drop(columns=["N", "D"]), x={"L": "L"}, y="acc", loss="squared")
+    assert chain_predict(step1, plain, new, seed=4).attrs["calibration"][1].by == "L"

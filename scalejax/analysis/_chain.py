@@ -13,7 +13,7 @@ import pandas as pd
 
 from .._draws import Draws, law_inputs, map_draws, map_rows, tails
 from .._errors import ScalejaxError
-from ._calibrate import _numeric_dict
+from ._calibrate import _numeric_dict, calibration_of
 from ._extrapolate import extra_noise
 
 __all__ = ["chain_predict"]
@@ -64,14 +64,17 @@ def chain_predict(
             interval is the parameter interval, widened by the calibrations only), or a
             pair of standard deviations `(step 1, step 2)` on each step's fitted scale.
         calibration: `"auto"` (each step's default calibration), None (uncalibrated), or a
-            pair `(step 1, step 2)` of `"auto"`, `Calibration`s or Nones. Step 2's default
-            orders its runs by its own input (task loss) and forecasts towards lower loss;
-            when step 2 is fitted to checkpoints of small models and forecast for a large
-            one, calibrate it by the checkpoints' compute instead, which measures how far
-            the accuracy-from-loss relation carries:
-            `calibration=("auto", calibrate(step2.fit, checkpoints, by="compute"))`
-            (`checkpoints` with columns N and D). On the OLMo ladder chain that covers
-            15 of 16 held-out targets against 9 for the default (benchmarks/RESULTS.md).
+            pair `(step 1, step 2)` of `"auto"`, `Calibration`s or Nones. Step 1's default
+            orders its runs by compute. Step 2's default orders its runs by compute too when
+            its data kept the runs' model size and tokens (columns `N` and `D` of the table
+            it was fitted to, `Data.sizes`) and the new points have them: its folds fit the
+            checkpoints below a compute cut-off and forecast the ones above, which measures
+            how far the accuracy-from-loss relation of small models carries to a large one,
+            and a new point's distance is its compute beyond the largest fitted checkpoint.
+            Otherwise (or when that backtest cannot be run) step 2 orders its runs by its own
+            input (task loss) and forecasts towards lower loss. On the OLMo ladder chain the
+            compute ordering covers 15 of 16 held-out targets, the task-loss one 9
+            (benchmarks/RESULTS.md).
         n_noise: simulated observations per point, at least.
         seed: seed of the simulated noise.
 
@@ -81,7 +84,8 @@ def chain_predict(
         (step 1's predictive interval), `y`, `lo`, `hi` (through both steps,
         parameters only), `pred_lo`, `pred_hi` (through both steps, with both
         steps' noise and calibration), `distance` (step 1's extrapolation
-        distance) and `distance_second` (step 2's, at the central `mid`).
+        distance) and `distance_second` (step 2's: in decades of compute when
+        it is calibrated by compute, else at the central `mid`).
         `attrs["calibration"]` holds both steps' calibrations, `attrs["calibration_note"]`
         why one is missing.
 
@@ -117,9 +121,14 @@ def chain_predict(
     sigma1, sigma2 = _step_noise(noise, first, second, x1, {**x2, link: centre1}, s, m)
     cal1, cal2 = _pair(calibration, "calibration")
     extra1, d1, c1, note1 = extra_noise(first, new, cal1)
-    # Step 2's distance at the chained value (its input), or at any other key a given calibration reads from `new`.
-    at2 = {**_numeric_dict(new), **x2, link: centre1}
+    # Step 2's distance at the chained value (its input), or at the key a calibration by compute
+    # (or by another column) reads from `new`.
+    at2 = {**_numeric_dict(new), **x1, **x2, link: centre1}
+    why2 = ""
+    if isinstance(cal2, str) and cal2 == "auto":
+        cal2, why2 = _second_calibration(second, at2)
     extra2, d2, c2, note2 = extra_noise(second, at2, cal2)
+    note2 = "; ".join(n for n in (why2, note2) if n)
 
     reps = max(1, -(-int(n_noise) // s))
     rng = np.random.default_rng(seed)
@@ -160,6 +169,22 @@ def chain_predict(
         f"step {i}: {n}" for i, n in ((1, note1), (2, note2)) if n and "calibration=None" not in n
     )
     return table
+
+
+def _second_calibration(second: Draws, at) -> tuple:
+    """Step 2's default: by compute when its data kept the runs' N and D and the points have them, else "auto".
+
+    Returns `(calibration, note)`: a `Calibration` or `"auto"`, and why a calibration by compute was not used.
+    """
+    base = second.point_fit
+    if {"N", "D"} <= set(second.law.inputs) or base is None or base.data is None:
+        return "auto", ""  # a law of N and D is ordered by compute already; no data: "auto" says why
+    if not {"N", "D"} <= set(base.data.sizes) or not {"N", "D"} <= set(at):
+        return "auto", ""
+    cal, note = calibration_of(second, by="compute", direction=1)
+    if cal is None:
+        return "auto", f"not calibrated by compute ({note}), by its input instead"
+    return cal, ""
 
 
 def _pair(value, name: str) -> tuple:
