@@ -16,7 +16,10 @@ its protocol (fit the smaller runs, forecast the larger ones):
   (N, D) on the final checkpoints (Chinchilla law), then accuracy from bpb on
   every checkpoint (sigmoid), chained to the 7B and 13B targets for 8 tasks
   (`ladder_lastckpt.py`: last checkpoint, no smoothing or anchor, WinoGrande
-  in place of MMLU; not the paper's protocol, which `law_validation.py` uses).
+  in place of MMLU; not the paper's protocol). olmo_chain_paper: the same
+  chain on the ladder as the paper prepares it (`sj.datasets.read_olmo_ladder`:
+  last-5 mean, 10% skip, moving average, anchor; MMLU), reported outside the
+  pool (the same 16 targets).
 - misfitting: the (Mis)Fitting sweep's final checkpoints, best learning rate
   per (N, D) (81 runs), top 10% of compute held out.
 - datablations_<set>: Muennighoff et al.'s data-constrained law, fit on the
@@ -267,7 +270,7 @@ def run_law_backtest(spec: Spec, n_boot: int, seed: int) -> tuple[pd.DataFrame, 
     return rows, info
 
 
-def run_olmo_chain(n_boot: int, seed: int) -> tuple[pd.DataFrame, dict]:
+def run_olmo_chain(n_boot: int, seed: int, paper: bool = False) -> tuple[pd.DataFrame, dict]:
     """Both steps bootstrapped per task and chained by `sj.analysis.chain_predict`.
 
     `before` is `chain_predict`'s parameter interval (all it had before issue 14), `uncalibrated` its
@@ -276,16 +279,26 @@ def run_olmo_chain(n_boot: int, seed: int) -> tuple[pd.DataFrame, dict]:
     that its data keep (`Data.sizes`): how far the accuracy-from-loss relation of small models is
     carried to a large one. `info["by_task_loss_covered"]` counts what step 2 calibrated by its own
     input instead (task loss, towards lower loss; the default before session 8) covers.
+
+    `paper=True` prepares the ladder as Bhagia et al. do (`sj.datasets.read_olmo_ladder`: mean of
+    the last 5 checkpoints for step 1; 10% of each run skipped, a 5-point moving average and the
+    (0, 1) anchor row for step 2; MMLU), with the default starts, as `reproduce/olmo_ladder.py`.
     """
-    ladder, targets = olmo_frames()
-    final = ladder.loc[ladder.groupby(["run", "task"])["step"].idxmax()]
+    if paper:
+        lad = sj.datasets.read_olmo_ladder(DATA / "olmo_ladder")
+        tasks, step1_rows, step2_rows, targets = list(lad.step1.task.unique()), lad.step1, lad.step2, lad.targets
+        starts = None
+    else:
+        ladder, targets = olmo_frames()
+        tasks, step1_rows, step2_rows = OLMO_TASKS, ladder.loc[ladder.groupby(["run", "task"])["step"].idxmax()], ladder
+        starts = LADDER_STARTS
     out, info = [], {"calibration_s": 0.0, "by_task_loss_covered": 0}
-    for task in OLMO_TASKS:
-        f1 = final[final["task"] == task].reset_index(drop=True)
-        f2 = ladder[ladder["task"] == task].reset_index(drop=True)
+    for task in tasks:
+        f1 = step1_rows[step1_rows["task"] == task].reset_index(drop=True)
+        f2 = step2_rows[step2_rows["task"] == task].reset_index(drop=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            step1 = sj.bootstrap("chinchilla", f1, x=X_ND, y="bpb", n=n_boot, seed=seed, starts=LADDER_STARTS)
+            step1 = sj.bootstrap("chinchilla", f1, x=X_ND, y="bpb", n=n_boot, seed=seed, starts=starts)
             step2 = sj.bootstrap("sigmoid_floor", f2, x={"L": "bpb"}, y="acc", n=n_boot, seed=seed, loss="squared")
         tg = targets[targets["task"] == task].reset_index(drop=True)
         new = pd.DataFrame({"N": tg["N"].to_numpy(), "D": tg["D"].to_numpy()})
@@ -303,7 +316,8 @@ def run_olmo_chain(n_boot: int, seed: int) -> tuple[pd.DataFrame, dict]:
         truth = tg["acc"].to_numpy()
         info["by_task_loss_covered"] += int(np.sum((by_task_loss.pred_lo <= truth) & (truth <= by_task_loss.pred_hi)))
         plain = sj.analysis.chain_predict(step1, step2, new, level=LEVEL, seed=seed, calibration=None)
-        spec = Spec("olmo_chain", "chinchilla->sigmoid_floor", tg, X_ND, "acc", np.zeros(0), np.zeros(0))
+        name = "olmo_chain_paper" if paper else "olmo_chain"
+        spec = Spec(name, "chinchilla->sigmoid_floor", tg, X_ND, "acc", np.zeros(0), np.zeros(0))
         intervals = {
             "before": (calibrated.lo.to_numpy(), calibrated.hi.to_numpy()),
             "uncalibrated": (plain.pred_lo.to_numpy(), plain.pred_hi.to_numpy()),
@@ -313,13 +327,13 @@ def run_olmo_chain(n_boot: int, seed: int) -> tuple[pd.DataFrame, dict]:
             spec, tg["acc"].to_numpy(), calibrated.y.to_numpy(), calibrated.distance.to_numpy(), intervals, False
         )
         rows["distance_second"] = calibrated.distance_second.to_numpy()
-        rows["in_pool"] = True
+        rows["in_pool"] = not paper  # the same 16 targets as olmo_chain: pooled once
         rows.index = [f"{task}/{t}" for t in tg["target"]]
         out.append(rows)
         c1, c2 = calibrated.attrs["calibration"]
         info.setdefault("calibration", []).append(f"{task}: step 1 {c1!r}; step 2 {c2!r}")
         info.setdefault("noise", []).append(f"{task}: step 1 {step1.noise_model!r}; step 2 {step2.noise_model!r}")
-    info["n_train"] = int(len(final) // len(OLMO_TASKS))
+    info["n_train"] = int(len(step1_rows) // len(tasks))
     info["n_held"] = len(targets)
     info["underdetermined"] = float("nan")
     return pd.concat(out), info
@@ -471,12 +485,14 @@ def main(argv=None):
     rows, infos = [], {}
     for group in wanted:
         if group == "olmo":
-            start = time.perf_counter()
-            r, info = run_olmo_chain(args.boot, args.seed)
-            info["seconds"] = time.perf_counter() - start
-            rows.append(r)
-            infos["olmo_chain"] = info
-            print(f"olmo_chain: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+            for paper in (False, True):
+                name = "olmo_chain_paper" if paper else "olmo_chain"
+                start = time.perf_counter()
+                r, info = run_olmo_chain(args.boot, args.seed, paper=paper)
+                info["seconds"] = time.perf_counter() - start
+                rows.append(r)
+                infos[name] = info
+                print(f"{name}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
             continue
         for spec in GROUPS[group]():
             start = time.perf_counter()
@@ -490,7 +506,9 @@ def main(argv=None):
     if args.rows:
         rows.rename_axis("row").to_csv(args.rows)
     table = summarise(rows)
-    for label, part in (("pooled", rows[rows.in_pool]), ("pooled, every row", rows)):
+    # "Every row" adds the rows outside the law's domain; the paper-protocol chain repeats olmo_chain's targets.
+    every = rows[rows.backtest != "olmo_chain_paper"]
+    for label, part in (("pooled", rows[rows.in_pool]), ("pooled, every row", every)):
         pooled = {"held out": len(part), "max distance": part["distance"].max()}
         for v in VARIANTS:
             pooled[f"{v} covers"] = int(part[f"{v}_covered"].sum())

@@ -71,7 +71,8 @@ class Data:
             `"group"` keys for the others).
         sizes: the runs' model size and tokens, `"N"` and `"D"` -> float64 arrays,
             from the source table's columns of those names when they are not
-            inputs of the law (all finite and positive, else left out). A law of
+            inputs of the law (positive where given, NaN where missing, as on
+            an anchor row; left out if a value is not positive). A law of
             something else (accuracy from task loss, fitted to a ladder's
             checkpoints) can then still order its runs by compute, as a chained
             forecast's calibration does (`scalejax.analysis.chain_predict`).
@@ -294,7 +295,11 @@ SIZE_COLUMNS = ("N", "D")
 
 
 def _sizes(frame: pd.DataFrame, x: Mapping[str, str]) -> dict[str, np.ndarray]:
-    """The table's `N` and `D` columns that are not law inputs, when both are there, numeric, finite and positive."""
+    """The table's `N` and `D` columns when they are not law inputs: numeric, positive where given.
+
+    Missing values (an anchor row, which is no run) stay NaN; a column with a
+    value that is not positive, or with no values, is not kept.
+    """
     if set(SIZE_COLUMNS) & set(x) or not set(SIZE_COLUMNS) <= set(frame.columns):
         return {}
     if frame.columns.duplicated().any() and frame.columns[frame.columns.duplicated()].isin(SIZE_COLUMNS).any():
@@ -305,7 +310,8 @@ def _sizes(frame: pd.DataFrame, x: Mapping[str, str]) -> dict[str, np.ndarray]:
         if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             return {}
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        if not np.all(np.isfinite(values) & (values > 0)):
+        given = ~np.isnan(values)
+        if not given.any() or not np.all(np.isfinite(values[given]) & (values[given] > 0)):
             return {}
         out[name] = values
     return out

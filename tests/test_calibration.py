@@ -390,7 +390,10 @@ def test_data_keep_the_runs_n_and_d_beside_other_inputs_and_save_them(tmp_path):
     np.testing.assert_array_equal(data.sizes["N"], frame.N.to_numpy())
     # Inputs of the law already, or not usable as sizes: nothing kept, and nothing refused.
     assert sj.Data.from_frame(frame, x={"N": "N", "D": "D"}, y="acc").sizes == {}
-    assert sj.Data.from_frame(frame.assign(N=[1e8, np.nan, 4e8, 8e8]), x={"L": "L"}, y="acc").sizes == {}
+    assert sj.Data.from_frame(frame.assign(N=[1e8, 0.0, 4e8, 8e8]), x={"L": "L"}, y="acc").sizes == {}
+    # A missing value (an anchor row, which is no run) stays missing.
+    anchored = sj.Data.from_frame(frame.assign(N=[1e8, np.nan, 4e8, 8e8]), x={"L": "L"}, y="acc")
+    np.testing.assert_array_equal(np.isnan(anchored.sizes["N"]), [False, True, False, False])
     assert sj.Data.from_frame(frame.drop(columns="D"), x={"L": "L"}, y="acc").sizes == {}
 
     @sj.law(params=["a", "b"], inputs=["L"])
@@ -427,3 +430,10 @@ def test_chain_calibrates_step_two_by_compute_when_its_data_keep_n_and_d(two_exa
     assert cal2.extra_sd(auto.distance_second.to_numpy())[0] > 0.01
     plain = sj.fit(linear_fit.law, ladder.drop(columns=["N", "D"]), x={"L": "L"}, y="acc", loss="squared")
     assert chain_predict(step1, plain, new, seed=4).attrs["calibration"][1].by == "L"
+    # An anchor row without N and D (accuracy 1 at loss 0 is no run): fitted in every fold, never forecast.
+    anchored = pd.concat([ladder, pd.DataFrame({"L": [1e-3], "acc": [1.0]})], ignore_index=True)
+    with_anchor = sj.fit(linear_fit.law, anchored, x={"L": "L"}, y="acc", loss="squared", noise="constant")
+    cal = chain_predict(step1, with_anchor, new, seed=4).attrs["calibration"][1]
+    assert cal.by == "compute" and 40 not in set(cal.errors.row)
+    assert (cal.folds.n_fit.to_numpy() == calibrate(step2, by="compute").folds.n_fit.to_numpy() + 1).all()
+    assert cal.edge == pytest.approx(np.log10(compute.max()), abs=1e-12)

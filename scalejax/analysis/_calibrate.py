@@ -359,14 +359,24 @@ def _fold_jacobians(law: Law, loss: Loss, u, x):
 
 def _resolve_key(by: str, data: Data, frame, flops_per_param_token: float) -> np.ndarray:
     """log10 of the ordering key of every run: from the law's inputs, else from same-named columns of `frame`,
-    else from the run sizes the data kept (`Data.sizes`)."""
+    else from the run sizes the data kept (`Data.sizes`). NaN on rows whose kept sizes are missing (an
+    anchor row, which is no run)."""
     source = {**data.sizes, **data.x}
     if isinstance(frame, pd.DataFrame):
         needed = ("N", "D") if by == "compute" else (by,)
         for name in needed:
             if name not in source and name in frame.columns:
                 source[name] = frame.loc[data.index, name].to_numpy(dtype=np.float64)
-    return scale_key(source, by, flops_per_param_token=flops_per_param_token)
+    missing = np.zeros(data.n, dtype=bool)
+    for name, values in data.sizes.items():
+        if source.get(name) is values:
+            missing |= np.isnan(values)
+    if not missing.any():
+        return scale_key(source, by, flops_per_param_token=flops_per_param_token)
+    key = np.full(data.n, np.nan)
+    known = {name: np.asarray(v)[~missing] for name, v in source.items()}
+    key[~missing] = scale_key(known, by, flops_per_param_token=flops_per_param_token)
+    return key
 
 
 def _warm_starts(base: Fit) -> np.ndarray:
@@ -487,8 +497,11 @@ def calibrate(
             still give columns to order the runs by).
         frame, x, y, weights, loss, delta, over_weight, starts, method, max_steps: as in `scalejax.fit`.
         by: what orders the runs by scale: `"compute"` (`k N D`, from the law's inputs
-            N and D, or from columns `N` and `D` of `frame`), a law input, or a
-            column of `frame` (e.g. a checkpoint's compute for a law of loss).
+            N and D, from columns `N` and `D` of `frame`, or from those the fit's data
+            kept, `Data.sizes`), a law input, or a column of `frame` (e.g. a
+            checkpoint's compute for a law of loss). Rows whose kept N or D is
+            missing (an anchor row, which is no run) are fitted in every fold and
+            never forecast.
         direction: `1` to forecast beyond the largest runs (fit the runs below each
             cut-off), `-1` beyond the smallest (fit the runs above; e.g. a law of
             accuracy in loss, forecast at lower loss).
@@ -544,30 +557,37 @@ def calibrate(
     law_, loss_, data = base.law, base.loss, base.data
     p = law_.n_params
     key = _resolve_key(by, data, frame, flops_per_param_token)
+    # Rows without a key (an anchor row of a table whose runs have N and D) are no runs: every fold
+    # fits them and none forecasts them; the noise models leave them out.
+    keyed = np.isfinite(key)
+    if not keyed.any():
+        raise ScalejaxError(f"no run has a value of {by} to order the runs by; give N and D (or {by}) for the runs")
+    key_or_any = np.where(keyed, key, np.nanmedian(key))
     tpp = noise_features(data.x, by=None).get("tokens_per_param")
     signed = direction * key
     live = data.weights > 0
+    runs = live & keyed
     target = data.target(loss_.log_scale)
     noise_model = fit_noise(
         base.residuals,
-        key,
+        key_or_any,
         tokens_per_param=tpp,
-        weights=data.weights,
+        weights=np.where(keyed, data.weights, 0.0),
         n_params=p,
         kind=noise,
         by=by,
         flops_per_param_token=flops_per_param_token,
     )
-    lever_all = float(np.ptp(key[live]))
+    lever_all = float(np.ptp(key[runs]))
     folds = [
-        f
-        for f in _fold_masks(signed, live, cutoffs, min_fit=p + 2)
-        if np.ptp(key[f[1]]) >= MIN_LEVER_SHARE * lever_all and lever_all > 0
+        (threshold, fit_mask | (live & ~keyed), ahead)
+        for threshold, fit_mask, ahead in _fold_masks(signed, runs, cutoffs, min_fit=p + 2)
+        if np.ptp(key[fit_mask]) >= MIN_LEVER_SHARE * lever_all and lever_all > 0
     ]
     if len(folds) < 2:
         raise ScalejaxError(
             f"a rolling backtest needs at least two cut-offs with more than {p + 1} runs below them, spanning at "
-            f"least a tenth of the range of {by}; {int(live.sum())} runs give {len(folds)}: add runs, or leave the "
+            f"least a tenth of the range of {by}; {int(runs.sum())} runs give {len(folds)}: add runs, or leave the "
             "intervals uncalibrated (calibration=None)"
         )
 
@@ -599,7 +619,7 @@ def calibrate(
 
     fold_rows, error_rows = [], []
     for i, (threshold, fit_mask, ahead) in enumerate(folds):
-        lever = float(np.ptp(key[fit_mask]))
+        lever = float(np.ptp(key[fit_mask & keyed]))
         row_info = {
             "cutoff": threshold,
             "n_fit": int(fit_mask.sum()),
@@ -623,14 +643,22 @@ def calibrate(
         except np.linalg.LinAlgError:
             continue
         try:
-            fold_noise = fit_noise(r, key, tokens_per_param=tpp, weights=w, n_params=p, kind=noise_model.kind, by=by)
+            fold_noise = fit_noise(
+                r,
+                key_or_any,
+                tokens_per_param=tpp,
+                weights=np.where(keyed, w, 0.0),
+                n_params=p,
+                kind=noise_model.kind,
+                by=by,
+            )
         except ScalejaxError:  # an exact fit of the fold: no scatter to measure
             continue
         row_info["used"] = True
         idx = np.flatnonzero(ahead)
         sd_param = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac[i][idx], cov, jac[i][idx]), 0.0, None))
         sigma = fold_noise.scale(key[idx], None if tpp is None else tpp[idx])
-        edge = signed[fit_mask].max()
+        edge = signed[fit_mask & keyed].max()
         for j, row in enumerate(idx):
             error_rows.append(
                 {
@@ -669,7 +697,7 @@ def calibrate(
     errors["sd_calibrated"] = np.sqrt(errors.sd**2 + extra**2)
     return Calibration(
         by=by,
-        edge=float(signed[live].max()),
+        edge=float(signed[runs].max()),
         tau0=tau0,
         slope=slope,
         log_scale=loss_.log_scale,
