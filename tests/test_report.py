@@ -383,7 +383,7 @@ def test_report_module_does_not_touch_pyplot():
 # ---------------------------------------------------------------------------------------------- the report
 
 
-def test_html_report_opens_with_caveats_and_has_every_section(example_report):
+def test_html_report_opens_with_caveats_and_has_every_section(example_report, example_bootstrap):
     text = example_report.read_text()
     assert sections_of(text) == list(SECTIONS)
     assert re.search(r'<section id="caveats"><h2>Caveats</h2>', text)
@@ -397,6 +397,14 @@ def test_html_report_opens_with_caveats_and_has_every_section(example_report):
     assert title == "Scaling-law report: chinchilla fitted to 81 runs of loss, forecasts at N=70B, D=1.4T; N=400B, D=8T"
     # Forecast columns are named after the y column, every interval says what it is.
     assert "<th>loss</th><th>95% parameter interval</th><th>95% calibrated predictive interval</th>" in text
+    # The forecast section says what the calibration found, in the numbers calibrate gives on the same runs.
+    cal = sj.analysis.calibrate(example_bootstrap.fit)
+    found = re.search(r"Rolling backtests inside the data \((\d+) folds: fit the runs below a cut-off in compute", text)
+    assert found and int(found.group(1)) == int(cal.folds.used.sum())
+    if cal.tau0 == 0 and cal.slope == 0:
+        assert "found no growth of forecast errors" in text
+    else:
+        assert f"deviation {cal.tau0:.3g} + {cal.slope:.3g} per" in text
     caveat_block = text.split('<section id="data">')[0]
     assert "Forecast:</code> the forecast at N=70B, D=1.4T is 2.29 decades (196x) beyond" in caveat_block
     assert "scheme=&#x27;rows&#x27;" in text  # the reproduce line
@@ -492,6 +500,17 @@ def test_report_escapes_text_from_a_custom_law(tmp_path):
     assert text.count("Skipped: no data.") == 3  # fit, residuals, backtest
     assert "Skipped: the compute-optimal frontier" in text
     assert "There is no predictive interval: these draws carry no noise scale" in text
+
+
+def test_a_forecast_too_few_runs_can_calibrate_says_so(tmp_path):
+    x = np.geomspace(1e3, 1e6, 5)
+    fit = sj.fit("powerlaw", x={"x": x}, y=2.0 + 40.0 * x**-0.3 * np.exp(0.01 * np.sin(7 * x)), noise="constant")
+    assert fit.law.n_params == 2  # a rolling fold needs 4 fitted runs: 5 runs give one cut-off
+    text = sj.write_report(fit, targets={"x": [1e8]}, out=tmp_path / "few.md").read_text()
+    assert "95% predictive interval" in text and "calibrated predictive interval" not in text
+    assert "The predictive interval is not calibrated for extrapolation (a rolling backtest needs" in text
+    caveats = text.split("## Data")[0]
+    assert "the predictive intervals are not calibrated for extrapolation (a rolling backtest needs" in caveats
 
 
 # ---------------------------------------------------------------------------------------------- command line

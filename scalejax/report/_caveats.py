@@ -324,6 +324,16 @@ def of_forecasts(table: pd.DataFrame, what: str = "compute") -> list[Caveat]:
         if d > tables.FRONTIER_REACH + 1e-9:
             text += f"; beyond {_times(tables.FRONTIER_REACH)} treat it as a guess, not a forecast"
         out.append(Caveat("forecast", text))
+    note = str(table.attrs.get("calibration_note") or "")
+    has_interval = not str(table.attrs.get("predictive", "")).startswith("no predictive")
+    if out and has_interval and table.attrs.get("calibration") is None and note:
+        out.append(
+            Caveat(
+                "forecast",
+                f"the predictive intervals are not calibrated for extrapolation ({note.rstrip('.')}): they may "
+                "miss runs beyond the data more often than their level says",
+            )
+        )
     return out
 
 

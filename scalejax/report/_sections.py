@@ -305,6 +305,9 @@ def _extrapolation(draws, data, targets, level, found):
             "where a measured value could fall. Each forecast is labelled with its distance beyond the largest run: "
             "errors grow with it."
         )
+        found_text = tables.calibration_text(table, y)
+        if found_text:
+            s.text.append(found_text)
     with _collecting(found, "the forecast figure"):
         s.figure = figures._draw_extrapolation(draws, data, table, level)
     return s, table
