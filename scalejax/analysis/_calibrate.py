@@ -361,18 +361,17 @@ def _resolve_key(by: str, data: Data, frame, flops_per_param_token: float) -> np
     """log10 of the ordering key of every run: from the law's inputs, else from same-named columns of `frame`,
     else from the run sizes the data kept (`Data.sizes`). NaN on rows whose kept sizes are missing (an
     anchor row, which is no run)."""
-    source = {**data.sizes, **data.x}
+    source = dict(data.x)
+    needed = ("N", "D") if by == "compute" else (by,)
     if isinstance(frame, pd.DataFrame):
-        needed = ("N", "D") if by == "compute" else (by,)
         for name in needed:
             if name not in source and name in frame.columns:
                 source[name] = frame.loc[data.index, name].to_numpy(dtype=np.float64)
     missing = np.zeros(data.n, dtype=bool)
-    for name, values in data.sizes.items():
-        if source.get(name) is values:
-            missing |= np.isnan(values)
-    if not missing.any():
-        return scale_key(source, by, flops_per_param_token=flops_per_param_token)
+    for name in needed:
+        if name not in source and name in data.sizes:
+            source[name] = data.sizes[name]
+            missing |= np.isnan(data.sizes[name])
     key = np.full(data.n, np.nan)
     known = {name: np.asarray(v)[~missing] for name, v in source.items()}
     key[~missing] = scale_key(known, by, flops_per_param_token=flops_per_param_token)
