@@ -40,7 +40,8 @@ parameter interval, the only one it had), `uncalibrated` (`calibration=None`:
 each resample's own noise model, constant or log-linear in log compute and
 log tokens per parameter) and `calibrated` (the default: plus the extra
 error of the calibration on the training runs at the run's extrapolation
-distance). Coverage, mean width and the interval score (Gneiting & Raftery
+distance, and at its decades of N, D or another input outside the fitted
+runs' range where the rolling folds show that term). Coverage, mean width and the interval score (Gneiting & Raftery
 2007) are on the fitted scale: log loss for the losses, raw accuracy for
 the chain.
 

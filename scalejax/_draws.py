@@ -587,7 +587,8 @@ class Draws(eqx.Module):
         `pred_lo`, `pred_hi` (the predictive interval of a new run: the draws'
         noise added, widened for extrapolation by the calibration; NaN when
         the draws carry no noise scale) and `distance` (decades of compute, or
-        of the key input, beyond the data). See `scalejax.analysis.extrapolate`.
+        of the key input, beyond the data; with `distance_<input>` when the
+        calibration also widens by an input's own extrapolation). See `scalejax.analysis.extrapolate`.
 
         Args:
             new: the points.
@@ -612,6 +613,7 @@ class Draws(eqx.Module):
                 "pred_lo": table["y_pred_lo"].to_numpy() if has_noise else np.nan,
                 "pred_hi": table["y_pred_hi"].to_numpy() if has_noise else np.nan,
                 "distance": table["distance"].to_numpy(),
+                **{c: table[c].to_numpy() for c in table.columns if c.startswith("distance_")},
             },
             index=new.index if isinstance(new, pd.DataFrame) else None,
         )

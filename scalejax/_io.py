@@ -471,10 +471,15 @@ def _put_calibration(cal, arrays: dict, prefix: str) -> dict:
     return meta
 
 
+_LATER_CALIBRATION_FIELDS = {"input", "input_slope", "input_range", "input_cv_gains"}
+
+
 def _get_calibration(meta: dict, arrays: dict, prefix: str):
     from .analysis._calibrate import DISTANCE_SCALES, Calibration
 
-    if not isinstance(meta, dict) or set(meta) != {f.name for f in dataclasses.fields(Calibration)}:
+    fields = {f.name for f in dataclasses.fields(Calibration)}
+    # Files written before the input term (`input`, `input_slope`, ...) load with its defaults.
+    if not isinstance(meta, dict) or not (fields - _LATER_CALIBRATION_FIELDS <= set(meta) <= fields):
         raise ScalejaxError("the calibration's fields are not the expected ones")
     values = {}
     for name, value in meta.items():
@@ -488,8 +493,10 @@ def _get_calibration(meta: dict, arrays: dict, prefix: str):
             values[name] = _tuples(value)
     if values["direction"] not in (1, -1) or values["distance_scale"] not in DISTANCE_SCALES:
         raise ScalejaxError("the calibration's direction or distance scale is not a known one")
-    for name in ("edge", "tau0", "slope", "lever"):
-        if not (isinstance(values[name], int | float) and np.isfinite(values[name])):
+    if values.get("input") is not None and not isinstance(values["input"], str):
+        raise ScalejaxError("the calibration's input is not a name")
+    for name in ("edge", "tau0", "slope", "lever", "input_slope"):
+        if name in values and not (isinstance(values[name], int | float) and np.isfinite(values[name])):
             raise ScalejaxError(f"the calibration's {name} is not a finite number")
     return Calibration(**values)
 

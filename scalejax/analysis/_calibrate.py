@@ -47,6 +47,7 @@ __all__ = [
     "calibrate",
     "calibration_of",
     "fit_error_growth",
+    "fit_input_growth",
     "interval_score",
 ]
 
@@ -171,6 +172,75 @@ def _leave_one_fold_out_gain(error, sd, distance, folds, weights, dof=None) -> f
     return total
 
 
+def _outside(values, log_range) -> np.ndarray:
+    """Decades of positive `values` outside `log_range = (lo, hi)` (log10): 0 inside, else the distance to the nearer end."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.log10(np.atleast_1d(np.asarray(values, dtype=np.float64)))
+    lo, hi = log_range
+    return np.maximum(np.maximum(v - hi, lo - v), 0.0)
+
+
+def fit_input_growth(error, sd, base, distance, *, weights=None, dof=None, grid: int = 61) -> tuple[float, float]:
+    """Maximum-likelihood growth of forecast errors with one input's extrapolation, on top of a distance model.
+
+    The model: `error_i = sqrt(sd_i^2 + (base_i + slope * d_i)^2) t_i`, `slope >= 0`,
+    with `base_i` the extra standard deviation the distance model already gives
+    forecast `i` (`fit_error_growth`), `d_i` the decades of the input outside its
+    fitted range, and `t_i` normal or Student-t as in `fit_error_growth`. Solved on
+    a grid (zero included) refined twice around the best.
+
+    Returns:
+        `(slope, gain)`: the estimate and the log-likelihood gain over `slope = 0`.
+    """
+    e = np.asarray(error, dtype=np.float64)
+    s2 = np.asarray(sd, dtype=np.float64) ** 2
+    b = np.asarray(base, dtype=np.float64)
+    d = np.clip(np.asarray(distance, dtype=np.float64), 0.0, None)
+    w = np.ones_like(e) if weights is None else np.asarray(weights, dtype=np.float64)
+    nu = None if dof is None else np.asarray(dof, dtype=np.float64)
+    scale = float(np.sqrt(np.mean(e**2))) or 1e-12
+
+    def nll(g):
+        v = s2[None, :] + (b[None, :] + g[:, None] * d[None, :]) ** 2
+        return -np.sum(w * _loglik_terms(e, v, nu), axis=-1)
+
+    g = np.r_[0.0, np.geomspace(1e-3 * scale, 30 * scale, grid - 1)]
+    best = (0.0, float(nll(np.zeros(1))[0]))
+    for _ in range(3):
+        values = nll(g)
+        i = int(np.argmin(values))
+        best = (float(g[i]), float(values[i]))
+        g = _zoom(g, i, grid)
+    return best[0], float(nll(np.zeros(1))[0]) - best[1]
+
+
+def _input_cv_gain(error, sd, units, distance, folds, weights, dof, with_growth: bool) -> float:
+    """Leave-one-fold-out log-likelihood gain of an input term over the distance model alone.
+
+    For each fold, the distance model (when `with_growth`, else none) and the input
+    term are fitted to the other folds, and the fold's errors are scored with and
+    without the input term.
+    """
+    s2 = sd**2
+    total = 0.0
+    for f in np.unique(folds):
+        out = folds == f
+        base = np.zeros_like(error)
+        if with_growth:
+            t0, g, _ = fit_error_growth(
+                error[~out], sd[~out], units[~out], weights=weights[~out], dof=dof[~out], grid=41
+            )
+            base = np.where(units > 0, t0 + g * np.clip(units, 0.0, None), 0.0)
+        slope, _ = fit_input_growth(
+            error[~out], sd[~out], base[~out], distance[~out], weights=weights[~out], dof=dof[~out], grid=41
+        )
+        with_input = _loglik_terms(error[out], s2[out] + (base[out] + slope * distance[out]) ** 2, dof[out])
+        total += float(
+            np.sum(weights[out] * (with_input - _loglik_terms(error[out], s2[out] + base[out] ** 2, dof[out])))
+        )
+    return total
+
+
 def _zoom(axis: np.ndarray, i: int, n: int) -> np.ndarray:
     lo = axis[max(i - 1, 0)]
     hi = axis[min(i + 1, axis.size - 1)]
@@ -192,6 +262,11 @@ class Calibration:
     in units of the fitted runs' range of the key, so a short ladder
     extrapolated far counts as far). At or inside the data (`d <= 0`) the
     interval is left as it is: the backtests measure extrapolation only.
+    When the backtests show it, a second term grows with one input's own
+    extrapolation: `tau = tau(d) + input_slope * d_in`, `d_in` the decades of
+    that input (e.g. `N`) outside its range over the fitted runs (a model
+    larger than any fitted one is an extrapolation in `N` even at a compute
+    inside the data; see `calibrate`).
 
     Attributes:
         by: what runs are ordered by: `"compute"` (`k N D`) or an input or column name.
@@ -209,6 +284,11 @@ class Calibration:
         distance_scale: `"absolute"` or `"relative"`, the one with the higher `cv_gains`.
         lever: log10 range of the key over the runs calibrated on (the unit of relative distance).
         cv_gains: `((distance_scale, leave-one-fold-out gain), ...)` of the scales compared.
+        input: the law input whose own extrapolation adds error (None: none does).
+        input_slope: the extra standard deviation per decade of `input` outside `input_range`.
+        input_range: `(lo, hi)` log10 of `input` over the runs calibrated on.
+        input_cv_gains: `((input, leave-one-fold-out gain over the distance model alone), ...)`
+            of the inputs compared; an input is used only when its gain is above `MIN_CV_GAIN`.
         columns: `(law input, the fitted data's column)` pairs, so that `distance` reads
             new points by input or by column name.
         flops_per_param_token: `k` in `C = k N D`.
@@ -216,7 +296,8 @@ class Calibration:
             run), `n_fit`, `n_forecast`, `lever`, `converged`, `used`.
         errors: one row per (fold, forecast run): `fold`, `row`, `distance`, `lever`,
             `error` (predicted minus observed), `sd_param`, `sigma`, `sd` (the
-            uncalibrated predictive standard deviation), `sd_calibrated`.
+            uncalibrated predictive standard deviation), `sd_calibrated`, and
+            `distance_<input>` (decades outside the fold's fitted range) for each input compared.
         seconds: time taken by `calibrate`.
 
     Compared and hashed by the model (every field but `folds`, `errors` and
@@ -237,6 +318,10 @@ class Calibration:
     cv_gains: tuple[tuple[str, float], ...] = ()
     columns: tuple[tuple[str, str], ...] = ()
     flops_per_param_token: float = 6.0
+    input: str | None = None
+    input_slope: float = 0.0
+    input_range: tuple[float, float] = (0.0, 0.0)
+    input_cv_gains: tuple[tuple[str, float], ...] = ()
     # The backtests behind the model: diagnostics, left out of equality and hashing.
     folds: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame, compare=False, repr=False)
     errors: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame, compare=False, repr=False)
@@ -252,6 +337,8 @@ class Calibration:
             )
         if self.distance_scale not in DISTANCE_SCALES:
             raise ScalejaxError(f"distance_scale must be one of {', '.join(DISTANCE_SCALES)}")
+        if self.input_slope and self.input is None:
+            raise ScalejaxError("an input_slope needs the input it grows with (input=)")
 
     def distance(self, new) -> np.ndarray:
         """Extrapolation distance of each point of `new` (a DataFrame or dict), in decades of the key beyond the data.
@@ -268,14 +355,43 @@ class Calibration:
                 x[name] = x[column]
         return self.direction * scale_key(x, self.by, flops_per_param_token=self.flops_per_param_token) - self.edge
 
-    def extra_sd(self, distance) -> np.ndarray:
-        """`tau(d)`: the extra standard deviation at distances `d` in decades (0 at or inside the data)."""
+    def input_distance(self, new) -> np.ndarray:
+        """Decades of the calibration's `input` outside its range over the fitted runs, at each point of `new`.
+
+        0 inside the range, and everywhere when the calibration has no input term.
+        The input is read from `new` by law input name or by the fitted data's column name.
+        """
+        if not isinstance(new, pd.DataFrame | Mapping):
+            raise DataError(f"new points must be a DataFrame or a dict of arrays, got {type(new).__name__}")
+        x = _numeric_dict(new)
+        if self.input is None:
+            return np.zeros(np.atleast_1d(np.asarray(next(iter(x.values()), 0.0))).shape[0])
+        for name, column in self.columns:
+            if name not in x and column in x:
+                x[name] = x[column]
+        if self.input not in x:
+            raise DataError(
+                f"this calibration widens by the extrapolation of input {self.input!r}: the points need {self.input}"
+            )
+        return _outside(x[self.input], self.input_range)
+
+    def extra_sd(self, distance, input_distance=None) -> np.ndarray:
+        """The extra standard deviation at distances `d` in decades: `tau(d)` (0 at or inside the data), plus
+        `input_slope * input_distance` when the calibration has an input term (see `input_distance`)."""
         d = np.asarray(distance, dtype=np.float64)
         u = np.clip(d, 0.0, None) / (self.lever if self.distance_scale == "relative" else 1.0)
         with np.errstate(invalid="ignore"):
-            return np.where(d > 0, self.tau0 + self.slope * u, 0.0)
+            out = np.where(d > 0, self.tau0 + self.slope * u, 0.0)
+        if self.input_slope:
+            if input_distance is None:
+                raise ScalejaxError(
+                    f"this calibration also widens by the extrapolation of input {self.input!r}: pass "
+                    "input_distance=calibration.input_distance(new)"
+                )
+            out = out + self.input_slope * np.clip(np.asarray(input_distance, dtype=np.float64), 0.0, None)
+        return out
 
-    def widen(self, y, lo, hi, distance, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    def widen(self, y, lo, hi, distance, *, level: float = 0.95, input_distance=None) -> tuple[np.ndarray, np.ndarray]:
         """Widen central `level` predictive intervals `[lo, hi]` around forecasts `y` (natural scale).
 
         Each side's half-width `h` on the fitted scale becomes
@@ -288,7 +404,7 @@ class Calibration:
         """
         z = _z(level)
         y, lo, hi = (np.asarray(v, dtype=np.float64) for v in (y, lo, hi))
-        extra = z * self.extra_sd(distance)
+        extra = z * self.extra_sd(distance, input_distance)
         f = np.log if self.log_scale else (lambda v: v)
         inv = np.exp if self.log_scale else (lambda v: v)
         c, low, high = f(y), np.minimum(f(lo), f(y)), np.maximum(f(hi), f(y))
@@ -297,11 +413,11 @@ class Calibration:
         keep = extra <= 0
         return np.where(keep, lo, inv(new_lo)), np.where(keep, hi, inv(new_hi))
 
-    def widen_draws(self, values, distance, *, seed: int = 0) -> np.ndarray:
+    def widen_draws(self, values, distance, *, seed: int = 0, input_distance=None) -> np.ndarray:
         """Add the extra error to simulated predictive values on the fitted scale: `(R, m)` in, `(R, m)` out."""
         values = np.asarray(values, dtype=np.float64)
         rng = np.random.default_rng(seed)
-        return values + self.extra_sd(distance) * rng.standard_normal(values.shape)
+        return values + self.extra_sd(distance, input_distance) * rng.standard_normal(values.shape)
 
     def table(self) -> pd.DataFrame:
         """The error-growth model and the rolling backtests behind it, one row per fold."""
@@ -327,6 +443,8 @@ class Calibration:
             "distance_scale": self.distance_scale,
             "lever": self.lever,
             "cv_gain": self.cv_gain,
+            "input": self.input,
+            "input_slope": self.input_slope,
             "n_folds": int(self.folds["used"].sum()) if "used" in self.folds else len(self.folds),
             "noise": self.noise.kind,
         }
@@ -335,9 +453,10 @@ class Calibration:
         unit = "per decade" if self.distance_scale == "absolute" else f"per lever ({self.lever:.3g} decades)"
         side = "beyond" if self.direction == 1 else "below"
         used = int(self.folds["used"].sum()) if "used" in self.folds else len(self.folds)
+        term = f" + {self.input_slope:.3g} per decade of {self.input} outside the data" if self.input_slope else ""
         return (
             f"Calibration(by {self.by}: extra sd {self.tau0:.3g} + {self.slope:.3g} {unit} {side} "
-            f"10^{self.direction * self.edge:.3g}; {used} folds, {len(self.errors)} forecasts, "
+            f"10^{self.direction * self.edge:.3g}{term}; {used} folds, {len(self.errors)} forecasts, "
             f"cv gain {self.cv_gain:.3g}, {self.seconds:.1f} s)"
         )
 
@@ -466,6 +585,21 @@ def calibrate(
     span less than a tenth of the key's range (e.g. one isoFLOP budget) have
     no lever arm and are skipped.
 
+    A forecast can also leave the data along one input while its compute
+    does not: an isoFLOP study's largest budget holds models larger than any
+    fitted one, and there a law such as Chinchilla's misfits first. So each
+    error also records, for each positive input of the law (`N`, `D`...),
+    the decades of that input outside the fold's fitted range (two-sided),
+    and a second term `input_slope * d_in` for the input whose term best
+    forecasts left-out folds' errors (`fit_input_growth`, on top of the
+    distance model) is added under the same rule: only when its own
+    leave-one-fold-out gain over the distance model alone exceeds 3 nats
+    (`Calibration.input_cv_gains`). On Hoffmann et al.'s isoFLOP runs the
+    rolling folds under-forecast the loss of their largest models two to
+    three standard deviations off while compute distance explains nothing
+    (gain -0.2); the `N` term gains 5.1 nats and covers the held-out
+    budget's 12.6B and 11.5B models (benchmarks/RESULTS.md).
+
     Why a fitted variance and not split conformal prediction: conformal
     intervals are valid when the calibration scores and the new case are
     exchangeable (Vovk et al. 2005; Lei et al. 2018), and weighted variants
@@ -578,6 +712,15 @@ def calibrate(
         flops_per_param_token=flops_per_param_token,
     )
     lever_all = float(np.ptp(key[runs]))
+    # Inputs whose own extrapolation may add error (a model larger than any fitted one): positive on every run.
+    inputs = [
+        name
+        for name in law_.inputs
+        if name != by
+        and np.all(np.isfinite(data.x[name][runs]))
+        and np.all(data.x[name][runs] > 0)
+        and np.ptp(np.log10(data.x[name][runs])) > 0
+    ]
     folds = [
         (threshold, fit_mask | (live & ~keyed), ahead)
         for threshold, fit_mask, ahead in _fold_masks(signed, runs, cutoffs, min_fit=p + 2)
@@ -658,9 +801,14 @@ def calibrate(
         sd_param = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac[i][idx], cov, jac[i][idx]), 0.0, None))
         sigma = fold_noise.scale(key[idx], None if tpp is None else tpp[idx])
         edge = signed[fit_mask & keyed].max()
+        outside = {}
+        for name in inputs:
+            fitted = np.log10(data.x[name][fit_mask & keyed])
+            outside[name] = _outside(data.x[name][idx], (fitted.min(), fitted.max()))
         for j, row in enumerate(idx):
             error_rows.append(
                 {
+                    **{f"distance_{name}": float(outside[name][j]) for name in inputs},
                     "fold": i,
                     "row": data.index[row] if data.index is not None else row,
                     "distance": float(signed[row] - edge),
@@ -687,12 +835,31 @@ def calibrate(
     chosen = max(scales, key=lambda s: (cv_gains[s], s == "absolute"))
     tau0, slope, gain = fit_error_growth(e, sd, units[chosen], weights=fold_weight, dof=dof)
     cv_gain = cv_gains[chosen]
-    if not cv_gain > MIN_CV_GAIN:
+    grows = cv_gain > MIN_CV_GAIN
+    if not grows:
         # The growth model does not forecast left-out folds' errors clearly better than no widening:
         # what it found may be chance (a correctly specified law), and the intervals stay as they are.
         tau0 = slope = 0.0
     u_chosen = units[chosen]
     extra = np.where(u_chosen > 0, tau0 + slope * np.clip(u_chosen, 0.0, None), 0.0)
+    # An input's own extrapolation (forecasts of models larger than any fitted one), on top of the
+    # distance model, kept by the same leave-one-fold-out test.
+    input_cv_gains = {
+        name: _input_cv_gain(e, sd, u_chosen, errors[f"distance_{name}"].to_numpy(), fold, fold_weight, dof, grows)
+        for name in inputs
+        if np.any(errors[f"distance_{name}"].to_numpy() > 0)
+    }
+    grown_input, input_slope, input_range = None, 0.0, (0.0, 0.0)
+    if input_cv_gains:
+        best = max(input_cv_gains, key=lambda name: input_cv_gains[name])
+        if input_cv_gains[best] > MIN_CV_GAIN:
+            d_in = errors[f"distance_{best}"].to_numpy()
+            input_slope, _ = fit_input_growth(e, sd, extra, d_in, weights=fold_weight, dof=dof)
+            if input_slope > 0:
+                extra = extra + input_slope * d_in
+                grown_input = best
+                values = np.log10(data.x[best][runs])
+                input_range = (float(values.min()), float(values.max()))
     errors["sd_calibrated"] = np.sqrt(errors.sd**2 + extra**2)
     return Calibration(
         by=by,
@@ -712,6 +879,10 @@ def calibrate(
         seconds=time.perf_counter() - start_time,
         columns={k: v for k, v in data.columns.items() if k in law_.inputs and isinstance(v, str)},
         flops_per_param_token=flops_per_param_token,
+        input=grown_input,
+        input_slope=float(input_slope) if grown_input is not None else 0.0,
+        input_range=input_range,
+        input_cv_gains=tuple((name, float(v)) for name, v in input_cv_gains.items()),
     )
 
 

@@ -81,7 +81,9 @@ def extrapolate(
         prediction plus simulated noise and extra error, or the delta method's
         variance plus both variances for a `Fit`) and `distance` (decades of
         the ordering key beyond the outermost run of the data; NaN when the
-        draws carry no data). `attrs`: `level`, `noise` (median noise sd),
+        draws carry no data), and `distance_<input>` (decades of that input
+        outside the fitted runs' range) when the calibration also widens by
+        an input's own extrapolation (`Calibration.input`). `attrs`: `level`, `noise` (median noise sd),
         `calibration` (the `Calibration` used, or None), `calibration_note`.
 
     Example:
@@ -177,6 +179,8 @@ def extrapolate(
     out["y"] = y
     out |= band
     out["distance"] = distance
+    if cal is not None and cal.input is not None:
+        out[f"distance_{cal.input}"] = cal.input_distance(where)
     table = pd.DataFrame(out)
     table.attrs["level"] = level
     table.attrs["noise"] = float(np.median(sigma))
@@ -214,7 +218,7 @@ def extra_noise(
         raise ScalejaxError(f"calibration must be 'auto', None or a Calibration, got {type(calibration).__name__}")
     if cal is not None:
         distance = cal.distance(x)
-        return cal.extra_sd(distance), distance, cal, note
+        return cal.extra_sd(distance, cal.input_distance(x)), distance, cal, note
     return np.zeros(m), _data_distance(draws, x, by, flops_per_param_token), None, note
 
 

@@ -317,7 +317,9 @@ class Posterior(Draws):
             out |= {"pred_lo": np.quantile(draws, lo_q, axis=0), "pred_hi": np.quantile(draws, hi_q, axis=0)}
         from ..analysis._extrapolate import extra_noise
 
-        out["distance"] = extra_noise(self, new, calibration)[1]
+        _, out["distance"], cal, _ = extra_noise(self, new, calibration)
+        if cal is not None and cal.input is not None:
+            out[f"distance_{cal.input}"] = cal.input_distance(new)
         table = pd.DataFrame(out, index=new.index if isinstance(new, pd.DataFrame) else None)
         table.attrs["level"] = level
         return table

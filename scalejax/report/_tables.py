@@ -406,17 +406,25 @@ def calibration_text(table: pd.DataFrame, y: str) -> str:
         f"Rolling backtests inside the data ({folds} folds: fit the runs below a cut-off in {cal.by}, forecast "
         "the rest)"
     )
+    term = ""
+    if cal.input_slope:
+        gain = dict(cal.input_cv_gains).get(cal.input, float("nan"))
+        lo, hi = (10.0**v for v in cal.input_range)
+        term = (
+            f" Forecasts of {cal.input} outside the fitted runs' range ({lo:.3g} to {hi:.3g}) add "
+            f"{cal.input_slope:.3g} per decade of {cal.input} beyond it (leave-one-fold-out gain {gain:.3g} nats)."
+        )
     if cal.tau0 == 0 and cal.slope == 0:
         return (
             f"{how} found no growth of forecast errors with distance beyond the noise and parameter uncertainty "
             f"(leave-one-fold-out gain {cal.cv_gain:.3g} nats; more than 3 would widen it), so the predictive interval is "
-            "not widened."
+            f"not widened by distance.{term}"
         )
     unit = "decade" if cal.distance_scale == "absolute" else f"{cal.lever:.3g} decades (the fitted range)"
     return (
         f"{how} found forecast errors growing with distance: the predictive interval adds an error of standard "
         f"deviation {cal.tau0:.3g} + {cal.slope:.3g} per {unit} beyond the largest run, on {scale} "
-        f"(leave-one-fold-out gain {cal.cv_gain:.3g} nats)."
+        f"(leave-one-fold-out gain {cal.cv_gain:.3g} nats).{term}"
     )
 
 
