@@ -530,6 +530,9 @@ def test_isoflop_largest_models_need_the_n_term_and_it_covers_them_on_real_data(
     from scalejax.report._tables import calibration_text
 
     assert "Forecasts of N outside the fitted runs' range" in calibration_text(table, "loss")
+    text = sj.write_report(fit.calibrated(cal), targets=runs[held].iloc[:3], out=tmp_path / "iso.md").read_text()
+    assert "N outside the runs' range" in text and "within it" in text and "0.27 decades" in text
+    assert "grows by 0.043 per decade of N beyond it, on log loss (leave-one-fold-out gain 5.05 nats)" in text
     back = sj.load(sj.save(fit.calibrated(cal), tmp_path / "fit.npz"))
     assert back.calibration == cal and back.calibration.input_slope == cal.input_slope
     from scalejax._io import _get_calibration, _put_calibration

@@ -289,6 +289,9 @@ def _extrapolation(draws, data, targets, level, found):
     if "C" in table:
         shown["compute C"] = table["C"]
     shown["beyond the largest run"] = [_distance_text(d) for d in table["distance"]]
+    for column in (c for c in table.columns if c.startswith("distance_")):
+        name = column.removeprefix("distance_")
+        shown[f"{name} outside the runs' range"] = ["within it" if d <= 0 else _distance_text(d) for d in table[column]]
     shown[y] = table["y"]
     shown[f"{pct} parameter interval"] = [Cell(np.nan, a, b) for a, b in zip(table["lo"], table["hi"], strict=True)]
     if table["pred_lo"].notna().any():

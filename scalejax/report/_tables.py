@@ -288,6 +288,7 @@ def default_targets(draws: Draws, data: Data | None) -> pd.DataFrame | None:
 def targets_frame(draws: Draws, targets) -> pd.DataFrame:
     """Targets (a DataFrame, a dict of arrays or a list of dicts) as a frame of the law's inputs, numbered from 1.
 
+    Inputs are read by name or by the fitted data's column name (`params` for `N`).
     A joint law's `group` column holds group labels.
     """
     if isinstance(targets, pd.DataFrame):
@@ -302,6 +303,13 @@ def targets_frame(draws: Draws, targets) -> pd.DataFrame:
             f"got {type(targets).__name__}"
         )
     law = draws.law
+    # The fitted data's column names stand for the inputs they fed (a held-out slice of the fitted table).
+    fed = {
+        column: name
+        for name, column in (draws.columns or {}).items()
+        if isinstance(column, str) and name in law.inputs and name not in frame.columns and column in frame.columns
+    }
+    frame = frame.rename(columns=fed)
     missing = [k for k in law.inputs if k not in frame.columns]
     if missing:
         raise DataError(f"targets lack {missing}; law {law.name!r} needs {', '.join(law.inputs)}")
@@ -411,8 +419,9 @@ def calibration_text(table: pd.DataFrame, y: str) -> str:
         gain = dict(cal.input_cv_gains).get(cal.input, float("nan"))
         lo, hi = (10.0**v for v in cal.input_range)
         term = (
-            f" Forecasts of {cal.input} outside the fitted runs' range ({lo:.3g} to {hi:.3g}) add "
-            f"{cal.input_slope:.3g} per decade of {cal.input} beyond it (leave-one-fold-out gain {gain:.3g} nats)."
+            f" Forecasts of {cal.input} outside the fitted runs' range ({lo:.3g} to {hi:.3g}) add an error whose "
+            f"standard deviation grows by {cal.input_slope:.3g} per decade of {cal.input} beyond it, on {scale} "
+            f"(leave-one-fold-out gain {gain:.3g} nats)."
         )
     if cal.tau0 == 0 and cal.slope == 0:
         return (
@@ -431,7 +440,8 @@ def calibration_text(table: pd.DataFrame, y: str) -> str:
 def extrapolation_table(draws: Draws, targets, level: float, data: Data | None = None) -> pd.DataFrame:
     """Forecasts at the targets: the inputs, compute (laws of N and D), `distance` (decades beyond the largest
     run), `y` at the central estimate, `lo`, `hi` (parameter interval) and `pred_lo`, `pred_hi` (predictive
-    interval of one run's measured value, from `scalejax.analysis.extrapolate`).
+    interval of one run's measured value, from `scalejax.analysis.extrapolate`), and `distance_<input>`
+    when the calibration also widens by that input's decades outside the fitted runs' range.
 
     `attrs` hold `names` (a short name per target) and `predictive` (how the
     predictive interval was made).
@@ -451,6 +461,8 @@ def extrapolation_table(draws: Draws, targets, level: float, data: Data | None =
         out["y"] = table["y"].to_numpy()
         out["lo"], out["hi"] = table["y_lo"].to_numpy(), table["y_hi"].to_numpy()
         out["pred_lo"], out["pred_hi"] = table["y_pred_lo"].to_numpy(), table["y_pred_hi"].to_numpy()
+        for column in (c for c in table.columns if c.startswith("distance_")):
+            out[column] = table[column].to_numpy()  # an input's decades outside the fitted runs' range
         out.attrs["calibration"] = table.attrs.get("calibration")
         out.attrs["calibration_note"] = table.attrs.get("calibration_note", "")
     except ScalejaxError as err:  # some draws predict nothing finite there: the draws that do give the band
