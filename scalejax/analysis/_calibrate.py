@@ -30,6 +30,7 @@ from .._data import Data
 from .._draws import tails
 from .._errors import DataError, ScalejaxError
 from .._fit import Fit, fit, make_data, solver_config
+from .._joint import GROUP_INPUT
 from .._law import Law
 from .._noise import NoiseModel, fit_noise, noise_features, scale_by, scale_key
 from .._objectives import Loss, make_loss
@@ -716,7 +717,7 @@ def calibrate(
     inputs = [
         name
         for name in law_.inputs
-        if name != by
+        if name not in (by, GROUP_INPUT)  # a joint law's group codes are labels, not a scale
         and np.all(np.isfinite(data.x[name][runs]))
         and np.all(data.x[name][runs] > 0)
         and np.ptp(np.log10(data.x[name][runs])) > 0
