@@ -121,64 +121,7 @@ def fit_error_growth(error, sd, distance, *, weights=None, dof=None, grid: int =
     Returns:
         `(tau0, slope, gain)`: the estimates and the log-likelihood gain over `tau = 0`.
     """
-    e = np.asarray(error, dtype=np.float64)
-    s2 = np.asarray(sd, dtype=np.float64) ** 2
-    d = np.clip(np.asarray(distance, dtype=np.float64), 0.0, None)
-    w = np.ones_like(e) if weights is None else np.asarray(weights, dtype=np.float64)
-    nu = None if dof is None else np.asarray(dof, dtype=np.float64)
-    scale = float(np.sqrt(np.mean(e**2))) or 1e-12
-
-    def nll(t0, g):
-        # One row of the grid at a time: a (len(g), k) block stays small for thousands of errors.
-        out = np.empty((t0.size, g.size))
-        for i, t in enumerate(t0):
-            v = s2[None, :] + (t + g[:, None] * d[None, :]) ** 2
-            out[i] = -np.sum(w * _loglik_terms(e, v, nu), axis=-1)
-        return out
-
-    t0 = np.r_[0.0, np.geomspace(1e-3 * scale, 10 * scale, grid - 1)]
-    g = np.r_[0.0, np.geomspace(1e-3 * scale, 30 * scale, grid - 1)]
-    best = None
-    for _ in range(3):
-        values = nll(t0, g)
-        i, j = np.unravel_index(np.argmin(values), values.shape)
-        best = (float(t0[i]), float(g[j]), float(values[i, j]))
-        # Zoom: the neighbours of the best point on each axis bound the next grid.
-        t0 = _zoom(t0, i, grid)
-        g = _zoom(g, j, grid)
-    base = float(nll(np.zeros(1), np.zeros(1))[0, 0])
-    return best[0], best[1], base - best[2]
-
-
-def _loglik_terms(e, v, nu):
-    """Log densities of errors `e` with scales `sqrt(v)`: normal, or Student-t with `nu` degrees of freedom
-    (constants that do not depend on `v` left out: only differences between variance models are used)."""
-    if nu is None:
-        return -0.5 * (np.log(v) + e**2 / v)
-    return -0.5 * np.log(v) - 0.5 * (nu + 1.0) * np.log1p(e**2 / (nu * v))
-
-
-def _leave_one_fold_out_gain(error, sd, distance, folds, weights, dof=None) -> float:
-    """Log-likelihood gain of the growth model over no widening, each fold scored by a model fitted without it."""
-    s2 = sd**2
-    total = 0.0
-    for f in np.unique(folds):
-        out = folds == f
-        nu_in = None if dof is None else dof[~out]
-        nu_out = None if dof is None else dof[out]
-        t0, g, _ = fit_error_growth(error[~out], sd[~out], distance[~out], weights=weights[~out], dof=nu_in, grid=41)
-        extra = np.where(distance[out] > 0, t0 + g * np.clip(distance[out], 0.0, None), 0.0)
-        widened = _loglik_terms(error[out], s2[out] + extra**2, nu_out)
-        total += float(np.sum(weights[out] * (widened - _loglik_terms(error[out], s2[out], nu_out))))
-    return total
-
-
-def _outside(values, log_range) -> np.ndarray:
-    """Decades of positive `values` outside `log_range = (lo, hi)` (log10): 0 inside, else the distance to the nearer end."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = np.log10(np.atleast_1d(np.asarray(values, dtype=np.float64)))
-    lo, hi = log_range
-    return np.maximum(np.maximum(v - hi, lo - v), 0.0)
+    return _grow(error, sd, 0.0, distance, weights, dof, grid, intercept=True)
 
 
 def fit_input_growth(error, sd, base, distance, *, weights=None, dof=None, grid: int = 61) -> tuple[float, float]:
@@ -193,52 +136,105 @@ def fit_input_growth(error, sd, base, distance, *, weights=None, dof=None, grid:
     Returns:
         `(slope, gain)`: the estimate and the log-likelihood gain over `slope = 0`.
     """
+    _, slope, gain = _grow(error, sd, base, distance, weights, dof, grid, intercept=False)
+    return slope, gain
+
+
+def _grow(error, sd, base, distance, weights, dof, grid: int, *, intercept: bool) -> tuple[float, float, float]:
+    """`(tau0, slope, gain)` of `tau_i = base_i + tau0 + slope * d_i` by maximum likelihood on a grid
+    (zero included on each axis, refined twice around the best); `tau0 = 0` unless `intercept`."""
     e = np.asarray(error, dtype=np.float64)
     s2 = np.asarray(sd, dtype=np.float64) ** 2
-    b = np.asarray(base, dtype=np.float64)
+    b = np.broadcast_to(np.asarray(base, dtype=np.float64), e.shape)
     d = np.clip(np.asarray(distance, dtype=np.float64), 0.0, None)
     w = np.ones_like(e) if weights is None else np.asarray(weights, dtype=np.float64)
     nu = None if dof is None else np.asarray(dof, dtype=np.float64)
     scale = float(np.sqrt(np.mean(e**2))) or 1e-12
 
-    def nll(g):
-        v = s2[None, :] + (b[None, :] + g[:, None] * d[None, :]) ** 2
-        return -np.sum(w * _loglik_terms(e, v, nu), axis=-1)
+    def nll(t0, g):
+        # One row of the grid at a time: a (len(g), k) block stays small for thousands of errors.
+        out = np.empty((t0.size, g.size))
+        for i, t in enumerate(t0):
+            v = s2[None, :] + (b[None, :] + t + g[:, None] * d[None, :]) ** 2
+            out[i] = -np.sum(w * _loglik_terms(e, v, nu), axis=-1)
+        return out
 
+    t0 = np.r_[0.0, np.geomspace(1e-3 * scale, 10 * scale, grid - 1)] if intercept else np.zeros(1)
     g = np.r_[0.0, np.geomspace(1e-3 * scale, 30 * scale, grid - 1)]
-    best = (0.0, float(nll(np.zeros(1))[0]))
     for _ in range(3):
-        values = nll(g)
-        i = int(np.argmin(values))
-        best = (float(g[i]), float(values[i]))
-        g = _zoom(g, i, grid)
-    return best[0], float(nll(np.zeros(1))[0]) - best[1]
+        values = nll(t0, g)
+        i, j = np.unravel_index(np.argmin(values), values.shape)
+        best = (float(t0[i]), float(g[j]), float(values[i, j]))
+        # Zoom: the neighbours of the best point on each axis bound the next grid.
+        t0 = _zoom(t0, i, grid) if intercept else t0
+        g = _zoom(g, j, grid)
+    zero = float(nll(np.zeros(1), np.zeros(1))[0, 0])
+    return best[0], best[1], zero - best[2]
 
 
-def _input_cv_gain(error, sd, units, distance, folds, weights, dof, with_growth: bool) -> float:
+def _loglik_terms(e, v, nu):
+    """Log densities of errors `e` with scales `sqrt(v)`: normal, or Student-t with `nu` degrees of freedom
+    (constants that do not depend on `v` left out: only differences between variance models are used)."""
+    if nu is None:
+        return -0.5 * (np.log(v) + e**2 / v)
+    return -0.5 * np.log(v) - 0.5 * (nu + 1.0) * np.log1p(e**2 / (nu * v))
+
+
+def _fold_growth(error, sd, distance, folds, weights, dof) -> dict:
+    """The distance model fitted without each fold: fold -> `(tau0, slope)` (a coarser grid: 41 points)."""
+    out = {}
+    for f in np.unique(folds):
+        keep = folds != f
+        t0, g, _ = fit_error_growth(
+            error[keep], sd[keep], distance[keep], weights=weights[keep], dof=dof[keep], grid=41
+        )
+        out[f] = (t0, g)
+    return out
+
+
+def _extra(growth: tuple[float, float], distance) -> np.ndarray:
+    """The distance model's extra standard deviation: `tau0 + slope * d` beyond the data, 0 inside."""
+    t0, g = growth
+    return np.where(distance > 0, t0 + g * np.clip(distance, 0.0, None), 0.0)
+
+
+def _leave_one_fold_out_gain(error, sd, distance, folds, weights, dof, growth: dict) -> float:
+    """Log-likelihood gain of the growth model over no widening, each fold scored by the model fitted
+    without it (`growth`, from `_fold_growth`)."""
+    total = 0.0
+    for f, model in growth.items():
+        out = folds == f
+        s2 = sd[out] ** 2
+        widened = _loglik_terms(error[out], s2 + _extra(model, distance[out]) ** 2, dof[out])
+        total += float(np.sum(weights[out] * (widened - _loglik_terms(error[out], s2, dof[out]))))
+    return total
+
+
+def _outside(values, log_range) -> np.ndarray:
+    """Decades of positive `values` outside `log_range = (lo, hi)` (log10): 0 inside, else the distance to the nearer end."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.log10(np.atleast_1d(np.asarray(values, dtype=np.float64)))
+    lo, hi = log_range
+    return np.maximum(np.maximum(v - hi, lo - v), 0.0)
+
+
+def _input_cv_gain(error, sd, units, distance, folds, weights, dof, growth: dict | None) -> float:
     """Leave-one-fold-out log-likelihood gain of an input term over the distance model alone.
 
-    For each fold, the distance model (when `with_growth`, else none) and the input
-    term are fitted to the other folds, and the fold's errors are scored with and
-    without the input term.
+    For each fold, the input term is fitted to the other folds on top of the distance model fitted
+    without the fold (`growth`, from `_fold_growth`; None when no distance model is kept), and the
+    fold's errors are scored with and without the input term.
     """
-    s2 = sd**2
     total = 0.0
     for f in np.unique(folds):
         out = folds == f
-        base = np.zeros_like(error)
-        if with_growth:
-            t0, g, _ = fit_error_growth(
-                error[~out], sd[~out], units[~out], weights=weights[~out], dof=dof[~out], grid=41
-            )
-            base = np.where(units > 0, t0 + g * np.clip(units, 0.0, None), 0.0)
+        base = np.zeros_like(error) if growth is None else _extra(growth[f], units)
         slope, _ = fit_input_growth(
             error[~out], sd[~out], base[~out], distance[~out], weights=weights[~out], dof=dof[~out], grid=41
         )
-        with_input = _loglik_terms(error[out], s2[out] + (base[out] + slope * distance[out]) ** 2, dof[out])
-        total += float(
-            np.sum(weights[out] * (with_input - _loglik_terms(error[out], s2[out] + base[out] ** 2, dof[out])))
-        )
+        s2 = sd[out] ** 2 + base[out] ** 2
+        with_input = _loglik_terms(error[out], sd[out] ** 2 + (base[out] + slope * distance[out]) ** 2, dof[out])
+        total += float(np.sum(weights[out] * (with_input - _loglik_terms(error[out], s2, dof[out]))))
     return total
 
 
@@ -831,7 +827,8 @@ def calibrate(
     e, sd, d, fold, dof = (errors[c].to_numpy() for c in ("error", "sd", "distance", "fold", "dof"))
     units = {"absolute": d, "relative": d / errors["lever"].to_numpy()}
     scales = DISTANCE_SCALES if distance_scale == "auto" else (distance_scale,)
-    cv_gains = {s: _leave_one_fold_out_gain(e, sd, units[s], fold, fold_weight, dof) for s in scales}
+    growth = {s: _fold_growth(e, sd, units[s], fold, fold_weight, dof) for s in scales}
+    cv_gains = {s: _leave_one_fold_out_gain(e, sd, units[s], fold, fold_weight, dof, growth[s]) for s in scales}
     # Ties (e.g. neither helps) go to the absolute distance.
     chosen = max(scales, key=lambda s: (cv_gains[s], s == "absolute"))
     tau0, slope, gain = fit_error_growth(e, sd, units[chosen], weights=fold_weight, dof=dof)
@@ -842,11 +839,20 @@ def calibrate(
         # what it found may be chance (a correctly specified law), and the intervals stay as they are.
         tau0 = slope = 0.0
     u_chosen = units[chosen]
-    extra = np.where(u_chosen > 0, tau0 + slope * np.clip(u_chosen, 0.0, None), 0.0)
+    extra = _extra((tau0, slope), u_chosen)
     # An input's own extrapolation (forecasts of models larger than any fitted one), on top of the
     # distance model, kept by the same leave-one-fold-out test.
     input_cv_gains = {
-        name: _input_cv_gain(e, sd, u_chosen, errors[f"distance_{name}"].to_numpy(), fold, fold_weight, dof, grows)
+        name: _input_cv_gain(
+            e,
+            sd,
+            u_chosen,
+            errors[f"distance_{name}"].to_numpy(),
+            fold,
+            fold_weight,
+            dof,
+            growth[chosen] if grows else None,
+        )
         for name in inputs
         if np.any(errors[f"distance_{name}"].to_numpy() > 0)
     }
