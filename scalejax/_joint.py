@@ -17,7 +17,7 @@ import pandas as pd
 
 from ._errors import DataError, LawError, describe_rows
 from ._law import Law, Param, plain_method
-from .laws import get as get_law
+from .laws._registry import get as get_law
 
 __all__ = ["JointLaw", "joint"]
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
-from .._errors import LawError
-from .._law import Law
 from ._annealing import annealing_areas as annealing_areas
 from ._annealing import lr_annealing as lr_annealing
 from ._bnsl import bnsl as bnsl
@@ -41,6 +37,9 @@ from ._power import power as power
 from ._power import powerlaw as powerlaw
 from ._precision import precision as precision
 from ._precision import ptq_degradation as ptq_degradation
+from ._registry import available as available
+from ._registry import get as get
+from ._registry import register as register
 from ._saturating import densing as densing
 from ._saturating import densing_capability as densing_capability
 from ._saturating import densing_effective_params as densing_effective_params
@@ -90,35 +89,6 @@ __all__ = [
     "sigmoid_floor",
     "sigmoid_floor_law",
 ]
-
-_REGISTRY: dict[str, Law] = {}
-
-
-def register(law: Law, *, replace: bool = False) -> Law:
-    """Make `law` available by name to `get` and the command line."""
-    if law.name in _REGISTRY and not replace:
-        raise LawError(f"a law named {law.name!r} is already registered; pass replace=True to override it")
-    _REGISTRY[law.name] = law
-    return law
-
-
-def available() -> list[str]:
-    """Names of the registered laws, sorted."""
-    return sorted(_REGISTRY)
-
-
-def get(name: str | Law) -> Law:
-    """The registered law called `name` (a `Law` passes through unchanged)."""
-    if isinstance(name, Law):
-        return name
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        pass
-    close = difflib.get_close_matches(str(name).lower(), _REGISTRY, n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}" if close else ""
-    raise LawError(f"unknown law {name!r}{hint}; available: {', '.join(available())}")
-
 
 for _law in (
     chinchilla,

@@ -67,6 +67,6 @@ def multilingual_nmt_law(pairs: Sequence, *, shared: Sequence[str] = ("alpha",))
     References:
         Fernandes et al. 2023, Scaling Laws for Multilingual Neural Machine Translation, Section 4.
     """
-    from .._joint import joint  # the joint machinery imports the law registry, so import it late
+    from .._joint import joint  # late: `import scalejax.laws` needs no joint machinery
 
     return joint(multilingual_nmt, groups=pairs, shared=shared)
