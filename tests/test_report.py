@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pandas as pd
@@ -162,6 +163,33 @@ def test_forecasts_carry_their_distance_and_both_intervals(boot):
     assert table.attrs["names"] == ["N=70B, D=1.4T", "N=400B, D=8T"]
     found = caveats.of_forecasts(table)
     assert len(found) == 2 and "2.29 decades (196x)" in found[0].text and "treat it as a guess" in found[1].text
+
+
+def test_a_forecast_inside_the_runs_compute_but_outside_their_models_or_tokens_is_a_caveat(point):
+    """A forecast can leave the data along N or D while its compute stays inside (an isoFLOP study's
+    largest models): the caveat names the input and its decades, against log10 of the closed-form ratios."""
+    data = point.data
+    n, d = data.x["N"], data.x["D"]
+    c_max = float(np.max(6 * n * d))
+    big = 2 * float(n.max())  # twice the largest fitted model, at half the largest compute
+    targets = {
+        "N": [big, float(np.median(n)), float(np.median(n))],
+        "D": [c_max / (6 * big) / 2, float(d.min()) / 3, float(np.median(d))],
+    }
+    table = tables.extrapolation_table(point, targets, 0.95, data)
+    assert np.all(table["distance"] < 0)
+    np.testing.assert_allclose(table.attrs["outside"]["N"], [np.log10(2), 0, 0], atol=1e-12)
+    np.testing.assert_allclose(table.attrs["outside"]["D"], [0, -np.log10(3), 0], atol=1e-12)
+    found = [c.text for c in caveats.of_forecasts(table)]
+    assert len(found) == 2  # the third target is inside every range
+    assert "is within the runs' compute, but its N is 0.30 decades (2x) beyond the largest fitted run's" in found[0]
+    assert "its D is 0.48 decades (3x) below the smallest fitted run's" in found[1]
+    assert all("calibration widens" not in text for text in found)
+    # When the calibration widens by N, the caveat says so for the forecast beyond the largest model only.
+    table.attrs["calibration"] = types.SimpleNamespace(input="N")
+    found = [c.text for c in caveats.of_forecasts(table)]
+    assert found[0].endswith("(the calibration widens its predictive interval for its N)")
+    assert "calibration widens" not in found[1]
 
 
 def test_compute_optimal_frontier_minimises_the_loss_on_each_isoflop(boot):

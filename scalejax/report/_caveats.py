@@ -67,6 +67,9 @@ def _effects(u, law, x, w, log_scale):
 
 # Draws per call of the effect computation: bounds the (draws, points, parameters) Jacobian in memory.
 _CHUNK_ENTRIES = 4_000_000
+# Decades (a factor 1.023) an input must lie outside the fitted runs' range for a forecast inside the
+# runs' compute to be called out: a held-out slice of the table itself sits at 0.
+MIN_OUTSIDE = 0.01
 
 
 def bound_shares(draws: Draws, data: Data | None = None) -> pd.DataFrame:
@@ -314,8 +317,13 @@ def _times(d: float) -> str:
 def of_forecasts(table: pd.DataFrame, what: str = "compute") -> list[Caveat]:
     """One caveat per forecast beyond the largest run (`table` from `extrapolation_table`)."""
     out = []
-    for name, d in zip(table.attrs.get("names", table.index), table["distance"], strict=True):
-        if not np.isfinite(d) or d <= 0:
+    outside = table.attrs.get("outside", {})
+    cal = table.attrs.get("calibration")
+    for i, (name, d) in enumerate(zip(table.attrs.get("names", table.index), table["distance"], strict=True)):
+        if not np.isfinite(d):
+            continue
+        if d <= 0:
+            out += _inside_but_outside(name, what, {k: float(v[i]) for k, v in outside.items()}, cal)
             continue
         text = (
             f"the forecast at {name} is {d:.2f} decades ({_times(d)}) beyond the largest run's {what}: "
@@ -335,6 +343,26 @@ def of_forecasts(table: pd.DataFrame, what: str = "compute") -> list[Caveat]:
             )
         )
     return out
+
+
+def _inside_but_outside(name, what: str, outside: dict[str, float], cal) -> list[Caveat]:
+    """The caveat of a forecast within the runs' compute (or key) whose other inputs leave the fitted range."""
+    parts = [
+        f"{k} is {abs(o):.2f} decades ({_times(abs(o))}) {'beyond the largest' if o > 0 else 'below the smallest'}"
+        " fitted run's"
+        for k, o in outside.items()
+        if abs(o) >= MIN_OUTSIDE
+    ]
+    if not parts:
+        return []
+    text = (
+        f"the forecast at {name} is within the runs' {what}, but its {' and its '.join(parts)}: its intervals "
+        "assume the law holds there, and a law tends to misfit first at its largest and smallest runs"
+    )
+    widened = getattr(cal, "input", None)
+    if widened is not None and abs(outside.get(widened, 0.0)) >= MIN_OUTSIDE:
+        text += f" (the calibration widens its predictive interval for its {widened})"
+    return [Caveat("forecast", text)]
 
 
 def of_frontier(table: pd.DataFrame | None, level: float) -> list[Caveat]:

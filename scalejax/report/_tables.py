@@ -476,6 +476,34 @@ def extrapolation_table(draws: Draws, targets, level: float, data: Data | None =
     out.attrs["names"] = target_names(draws, frame)
     out.attrs["predictive"] = how
     out.attrs["level"] = level
+    out.attrs["outside"] = outside_inputs(draws, frame, data)
+    return out
+
+
+def outside_inputs(draws: Draws, frame: pd.DataFrame, data: Data | None) -> dict[str, np.ndarray]:
+    """Signed decades of each target's inputs outside the fitted runs' range: `> 0` beyond the largest run's,
+    `< 0` below the smallest's, 0 inside; for each positive input of the law that the runs vary (not a joint
+    law's group codes, nor the first input of a law that is not one of compute, which `distance` measures).
+
+    A forecast can leave the data along one input while its compute stays inside (an isoFLOP study's
+    largest models); a law tends to misfit there first.
+    """
+    if data is None:
+        return {}
+    law = draws.law
+    key = None if is_compute_law(law) else law.inputs[0]
+    live = data.weights > 0
+    out = {}
+    for name in law.inputs:
+        if name in (key, GROUP_INPUT) or name not in (law.positive_inputs or ()) or name not in data.x:
+            continue
+        fitted = np.asarray(data.x[name], dtype=np.float64)[live]
+        if fitted.size == 0 or not (np.all(np.isfinite(fitted)) and np.all(fitted > 0)) or np.ptp(fitted) == 0:
+            continue
+        lo, hi = np.log10(fitted.min()), np.log10(fitted.max())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.log10(frame[name].to_numpy(dtype=np.float64))
+        out[name] = np.where(v > hi, v - hi, np.where(v < lo, v - lo, 0.0))
     return out
 
 
