@@ -484,6 +484,7 @@ def outside_inputs(draws: Draws, frame: pd.DataFrame, data: Data | None) -> dict
     """Signed decades of each target's inputs outside the fitted runs' range: `> 0` beyond the largest run's,
     `< 0` below the smallest's, 0 inside; for each positive input of the law that the runs vary (not a joint
     law's group codes, nor the first input of a law that is not one of compute, which `distance` measures).
+    The range is that of all the fitted runs (of every group of a joint law).
 
     A forecast can leave the data along one input while its compute stays inside (an isoFLOP study's
     largest models); a law tends to misfit there first.
