@@ -232,9 +232,9 @@ def _input_cv_gain(error, sd, units, distance, folds, weights, dof, growth: dict
         slope, _ = fit_input_growth(
             error[~out], sd[~out], base[~out], distance[~out], weights=weights[~out], dof=dof[~out], grid=41
         )
-        s2 = sd[out] ** 2 + base[out] ** 2
+        without = _loglik_terms(error[out], sd[out] ** 2 + base[out] ** 2, dof[out])
         with_input = _loglik_terms(error[out], sd[out] ** 2 + (base[out] + slope * distance[out]) ** 2, dof[out])
-        total += float(np.sum(weights[out] * (with_input - _loglik_terms(error[out], s2, dof[out]))))
+        total += float(np.sum(weights[out] * (with_input - without)))
     return total
 
 
