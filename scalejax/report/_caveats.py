@@ -315,7 +315,8 @@ def _times(d: float) -> str:
 
 
 def of_forecasts(table: pd.DataFrame, what: str = "compute") -> list[Caveat]:
-    """One caveat per forecast beyond the largest run (`table` from `extrapolation_table`)."""
+    """One caveat per forecast beyond the largest run, or within its compute but with an input outside the
+    fitted runs' range (`table` from `extrapolation_table`)."""
     out = []
     outside = table.attrs.get("outside", {})
     cal = table.attrs.get("calibration")
