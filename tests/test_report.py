@@ -192,6 +192,22 @@ def test_a_forecast_inside_the_runs_compute_but_outside_their_models_or_tokens_i
     assert "calibration widens" not in found[1]
 
 
+def test_a_joint_laws_forecast_is_measured_against_its_own_groups_runs(frame):
+    """A model inside all runs' range but twice the largest of its own group's is outside that group's range."""
+    runs = frame.assign(set=np.where(frame.N <= frame.N.median(), "small", "large"))
+    law = sj.joint("chinchilla", groups=["small", "large"], shared=["alpha", "beta"])
+    fit = sj.fit(law, runs, x={"N": "N", "D": "D", "group": "set"}, y="loss")
+    small = runs[runs.set == "small"]
+    n = 2 * float(small.N.max())
+    assert n < runs.N.max()
+    d = float(np.median(small.D))
+    targets = pd.DataFrame({"N": [n, n], "D": [d, d], "group": ["small", "large"]})
+    table = tables.extrapolation_table(fit, targets, 0.95, fit.data)
+    np.testing.assert_allclose(table.attrs["outside"]["N"], [np.log10(2), 0.0], atol=1e-12)
+    found = [c.text for c in caveats.of_forecasts(table)]
+    assert len(found) == 1 and "its N is 0.30 decades (2x) beyond the largest fitted run's" in found[0]
+
+
 def test_compute_optimal_frontier_minimises_the_loss_on_each_isoflop(boot):
     compute = np.array([1e21, 1e23, 1e25])
     table = tables.compute_optimal_table(boot, compute, 0.95, boot.data)

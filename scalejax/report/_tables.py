@@ -484,7 +484,7 @@ def outside_inputs(draws: Draws, frame: pd.DataFrame, data: Data | None) -> dict
     """Signed decades of each target's inputs outside the fitted runs' range: `> 0` beyond the largest run's,
     `< 0` below the smallest's, 0 inside; for each positive input of the law that the runs vary (not a joint
     law's group codes, nor the first input of a law that is not one of compute, which `distance` measures).
-    The range is that of all the fitted runs (of every group of a joint law).
+    A joint law's targets are measured against their own group's runs.
 
     A forecast can leave the data along one input while its compute stays inside (an isoFLOP study's
     largest models); a law tends to misfit there first.
@@ -493,18 +493,23 @@ def outside_inputs(draws: Draws, frame: pd.DataFrame, data: Data | None) -> dict
         return {}
     law = draws.law
     key = None if is_compute_law(law) else law.inputs[0]
-    live = data.weights > 0
+    names = [k for k in law.inputs if k not in (key, GROUP_INPUT) and k in (law.positive_inputs or ())]
+    labels = frame[GROUP_INPUT].astype(str).to_numpy() if isinstance(law, JointLaw) else None
     out = {}
-    for name in law.inputs:
-        if name in (key, GROUP_INPUT) or name not in (law.positive_inputs or ()) or name not in data.x:
-            continue
-        fitted = np.asarray(data.x[name], dtype=np.float64)[live]
-        if fitted.size == 0 or not (np.all(np.isfinite(fitted)) and np.all(fitted > 0)) or np.ptp(fitted) == 0:
-            continue
-        lo, hi = np.log10(fitted.min()), np.log10(fitted.max())
+    for name in names:
         with np.errstate(divide="ignore", invalid="ignore"):
             v = np.log10(frame[name].to_numpy(dtype=np.float64))
-        out[name] = np.where(v > hi, v - hi, np.where(v < lo, v - lo, 0.0))
+        signed, measured = np.zeros(len(frame)), False
+        for part in parts(draws, data):
+            fitted = np.asarray(part.data.x[name], dtype=np.float64)[part.data.weights > 0]
+            if fitted.size == 0 or not (np.all(np.isfinite(fitted)) and np.all(fitted > 0)) or np.ptp(fitted) == 0:
+                continue
+            rows = np.ones(len(frame), dtype=bool) if labels is None else labels == part.label
+            lo, hi = np.log10(fitted.min()), np.log10(fitted.max())
+            signed[rows] = np.where(v[rows] > hi, v[rows] - hi, np.where(v[rows] < lo, v[rows] - lo, 0.0))
+            measured = True
+        if measured:
+            out[name] = signed
     return out
 
 
