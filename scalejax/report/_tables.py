@@ -24,6 +24,7 @@ from .._errors import DataError, ScalejaxError
 from .._joint import GROUP_INPUT, JointLaw
 from ..analysis import compute_optimal as _compute_optimal
 from ..analysis import extrapolate as _extrapolate
+from ..analysis._calibrate import _outside
 from ..solvers import STATUS_NAMES
 
 __all__ = [
@@ -495,18 +496,19 @@ def outside_inputs(draws: Draws, frame: pd.DataFrame, data: Data | None) -> dict
     key = None if is_compute_law(law) else law.inputs[0]
     names = [k for k in law.inputs if k not in (key, GROUP_INPUT) and k in (law.positive_inputs or ())]
     labels = frame[GROUP_INPUT].astype(str).to_numpy() if isinstance(law, JointLaw) else None
+    groups = parts(draws, data)
     out = {}
     for name in names:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.log10(frame[name].to_numpy(dtype=np.float64))
+        values = frame[name].to_numpy(dtype=np.float64)
         signed, measured = np.zeros(len(frame)), False
-        for part in parts(draws, data):
+        for part in groups:
             fitted = np.asarray(part.data.x[name], dtype=np.float64)[part.data.weights > 0]
             if fitted.size == 0 or not (np.all(np.isfinite(fitted)) and np.all(fitted > 0)) or np.ptp(fitted) == 0:
                 continue
             rows = np.ones(len(frame), dtype=bool) if labels is None else labels == part.label
-            lo, hi = np.log10(fitted.min()), np.log10(fitted.max())
-            signed[rows] = np.where(v[rows] > hi, v[rows] - hi, np.where(v[rows] < lo, v[rows] - lo, 0.0))
+            # The calibration's two-sided decades outside the range, signed: + beyond the largest, - below.
+            decades = _outside(values[rows], (np.log10(fitted.min()), np.log10(fitted.max())))
+            signed[rows] = np.where(values[rows] > fitted.max(), decades, -decades)
             measured = True
         if measured:
             out[name] = signed
