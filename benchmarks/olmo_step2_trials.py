@@ -15,7 +15,10 @@ prints the calibrated 95% predictive interval's coverage of the 16 targets
 - `groups`: step 2 bootstrapped by whole runs (`scheme="groups", group="run"`:
   its rows are checkpoints of 16 runs), calibrated by compute.
 
-Then, on the paper's preparation, step 2 alone at ARC-Easy's true task losses
+Then the paper's preparation with the ladder's 3.2B runs (1, 2, 5 and 10
+times Chinchilla's tokens; in the data folder but not in the paper's fit)
+added to both steps, by compute: does a model between 1.3B and 7B show the
+jump? Then, on the paper's preparation, step 2 alone at ARC-Easy's true task losses
 (rows against groups bootstrap), and step 2 calibrated by task loss towards
 lower loss with the anchor row (task loss 0, which has no log scale) left out.
 
@@ -25,7 +28,9 @@ Usage:
 
 from __future__ import annotations
 
+import json
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -40,6 +45,22 @@ from ladder_lastckpt import DATA, LADDER_STARTS, OLMO_TASKS, olmo_frames
 
 X_ND = {"N": "N", "D": "D"}
 N_BOOT, SEED, LEVEL = 200, 0, 0.95
+# The 3.2B ladder model's parameter count and FLOPs per token (allenai/OLMo-ladder's MODEL_PARAMS and
+# MODEL_FLOPS, counted as final.json counts the other sizes).
+LADDER_3B = {"n": 3169537280, "flops": 22970355200}
+
+
+def with_3b_runs(folder: Path) -> Path:
+    """An olmo_ladder folder in `folder` whose final.json adds the 3.2B runs at 1-10xC to the ladder."""
+    src = DATA / "olmo_ladder"
+    meta = json.loads((src / "final.json").read_text())
+    paths = [f"runs/3B-{m}xC.csv" for m in (1, 2, 5, 10)]
+    meta = {"3.2B": {"paths": paths, "mode": "train", "label": "3.2B", **LADDER_3B}, **meta}
+    root = folder / "olmo_ladder"
+    root.mkdir()
+    (root / "final.json").write_text(json.dumps(meta))
+    (root / "runs").symlink_to(src / "runs", target_is_directory=True)
+    return root
 
 
 def preparations():
@@ -118,11 +139,19 @@ def step2_alone_at_the_true_task_loss() -> None:
 
 def main() -> None:
     rows = []
+
+    def record(name, variant, r):
+        rows.append({"preparation": name, "step 2": variant, **{k: v for k, v in r.items() if k != "misses"}})
+        print(name, variant, r["covers"], "; ".join(r["misses"]), flush=True)
+
     for name, tasks, s1, s2, targets, starts in preparations():
         for variant in ("by compute", "by N", "groups"):
-            r = chain(tasks, s1, s2, targets, starts, variant)
-            rows.append({"preparation": name, "step 2": variant, **{k: v for k, v in r.items() if k != "misses"}})
-            print(name, variant, r["covers"], "; ".join(r["misses"]), flush=True)
+            record(name, variant, chain(tasks, s1, s2, targets, starts, variant))
+    with tempfile.TemporaryDirectory() as tmp:
+        lad = sj.datasets.read_olmo_ladder(with_3b_runs(Path(tmp)))
+    tasks = list(lad.step1.task.unique())
+    name = "paper + the 3.2B ladder runs"
+    record(name, "by compute", chain(tasks, lad.step1, lad.step2, lad.targets, None, "by compute"))
     print()
     print("| preparation | step 2 | covers | mean width | mean interval score |\n|---|---|---:|---:|---:|")
     for r in rows:
