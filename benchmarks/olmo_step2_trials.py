@@ -23,7 +23,7 @@ jump? Then, on the paper's preparation, step 2 alone at ARC-Easy's true task los
 lower loss with the anchor row (task loss 0, which has no log scale) left out.
 
 Usage:
-    python benchmarks/olmo_step2_trials.py        # about a minute on 2 cores
+    python benchmarks/olmo_step2_trials.py        # about 100 s on 2 cores
 """
 
 from __future__ import annotations
@@ -63,13 +63,20 @@ def with_3b_runs(folder: Path) -> Path:
     return root
 
 
+TRIALS = ("by compute", "by N", "groups")
+
+
 def preparations():
-    """(name, tasks, step-1 rows, step-2 rows, targets, step-1 starts) of both preparations."""
+    """(name, step-2 variants, tasks, step-1 rows, step-2 rows, targets, step-1 starts) of each preparation."""
     lad = sj.datasets.read_olmo_ladder(DATA / "olmo_ladder")
-    yield "paper", list(lad.step1.task.unique()), lad.step1, lad.step2, lad.targets, None
+    yield "paper", TRIALS, list(lad.step1.task.unique()), lad.step1, lad.step2, lad.targets, None
     ladder, targets = olmo_frames()
     last = ladder.loc[ladder.groupby(["run", "task"])["step"].idxmax()]
-    yield "last checkpoints", list(OLMO_TASKS), last, ladder, targets, LADDER_STARTS
+    yield "last checkpoints", TRIALS, list(OLMO_TASKS), last, ladder, targets, LADDER_STARTS
+    with tempfile.TemporaryDirectory() as tmp:
+        lad = sj.datasets.read_olmo_ladder(with_3b_runs(Path(tmp)))
+    tasks = list(lad.step1.task.unique())
+    yield "paper + the 3.2B ladder runs", ("by compute",), tasks, lad.step1, lad.step2, lad.targets, None
 
 
 def chain(tasks, step1_rows, step2_rows, targets, starts, variant: str) -> dict:
@@ -139,19 +146,11 @@ def step2_alone_at_the_true_task_loss() -> None:
 
 def main() -> None:
     rows = []
-
-    def record(name, variant, r):
-        rows.append({"preparation": name, "step 2": variant, **{k: v for k, v in r.items() if k != "misses"}})
-        print(name, variant, r["covers"], "; ".join(r["misses"]), flush=True)
-
-    for name, tasks, s1, s2, targets, starts in preparations():
-        for variant in ("by compute", "by N", "groups"):
-            record(name, variant, chain(tasks, s1, s2, targets, starts, variant))
-    with tempfile.TemporaryDirectory() as tmp:
-        lad = sj.datasets.read_olmo_ladder(with_3b_runs(Path(tmp)))
-    tasks = list(lad.step1.task.unique())
-    name = "paper + the 3.2B ladder runs"
-    record(name, "by compute", chain(tasks, lad.step1, lad.step2, lad.targets, None, "by compute"))
+    for name, variants, tasks, s1, s2, targets, starts in preparations():
+        for variant in variants:
+            r = chain(tasks, s1, s2, targets, starts, variant)
+            rows.append({"preparation": name, "step 2": variant, **{k: v for k, v in r.items() if k != "misses"}})
+            print(name, variant, r["covers"], "; ".join(r["misses"]), flush=True)
     print()
     print("| preparation | step 2 | covers | mean width | mean interval score |\n|---|---|---:|---:|---:|")
     for r in rows:
